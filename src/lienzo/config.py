@@ -1,0 +1,233 @@
+"""Typed run configuration: dataclasses with visible defaults, loaded from YAML, overridden by key=value.
+
+    cfg = load_config("configs/fashion_basenet.yaml", ["optim.lr=0.05", "trainer.max_epochs=3"])
+
+Unknown keys and values of the wrong type are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, did_you_mean
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion_mnist"  # fashion_mnist, mnist, kmnist, idx, cifar10, cifar100, folder, hdf5, digits
+    root: str | None = None  # folder or file of the data; None = the source's default location
+    val_fraction: float = 0.1  # stratified, seeded hold-out from the training split (the practice's 10 %)
+    batch_size: int = 32  # the practice's batch size
+    augment: str = "none"  # none, basic, standard, strong
+    normalize: bool = True  # per-channel mean/std from the training split only
+    classes: list[str] | None = None  # train on a subset of class names (the practice used 25 of 100)
+    label_mode: str = "fine"  # CIFAR-100: fine or coarse labels
+    image_size: list[int] | None = None  # [H, W] to resize folder/HDF5 images to; None = keep
+    channels: int | None = None  # 1 or 3 to force grey or RGB for folder images; None = from the data
+    strict: bool = False  # folders: an unreadable image is an error instead of a skipped file
+    num_workers: int = 0  # data is held in memory as uint8 tensors; workers rarely help
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "basenet"
+    dropout: float | None = None  # None = the architecture's default
+    variant: str = "auto"  # auto, small or imagenet: stem/layout; auto picks small for inputs under 64 px
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd, adam, adamw
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    schedule: str = "none"  # none, step, cosine, onecycle, plateau
+    step_size: int = 10  # step: epochs between decays
+    gamma: float = 0.1  # step/plateau: decay factor
+    warmup_fraction: float = 0.25  # onecycle: fraction of steps spent warming up
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 30
+    precision: str = "auto"  # auto (bf16 where the hardware has it, else 32), 32, bf16, 16
+    accelerator: str = "auto"  # auto, cpu, gpu
+    devices: Any = "auto"  # number of devices or "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto, ddp, ...
+    channels_last: bool = True
+    early_stopping_patience: int | None = None  # epochs without val improvement; None = off
+    monitor: str = "val_loss"  # val_loss or val_top1: what best.ckpt and early stopping watch
+    tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    progress: bool = True
+    threads: int | None = None  # CPU threads for torch; None = all cores
+
+
+@dataclass
+class RunConfig:
+    dir: str = "runs"
+    name: str | None = None  # None = <config file stem>
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "data.augment": ("none", "basic", "standard", "strong"),
+    "data.label_mode": ("fine", "coarse"),
+    "model.variant": ("auto", "small", "imagenet"),
+    "optim.name": ("sgd", "adam", "adamw"),
+    "optim.schedule": ("none", "step", "cosine", "onecycle", "plateau"),
+    "trainer.precision": ("auto", "32", "bf16", "16"),
+    "trainer.monitor": ("val_loss", "val_top1"),
+}
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check (and gently convert) a value against a field annotation; raise ConfigError naming the key."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, vars(typing) | {"list": list})  # from __future__ annotations
+    if annotation is Any:
+        return value
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(key, value, option)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if isinstance(value, str):  # key=a,b,c on the command line
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _apply(section: Any, prefix: str, values: dict) -> None:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            known = [f"{prefix}{n}" for n in fields]
+            raise ConfigError(f"unknown config key '{key}'{did_you_mean(key, known)}")
+        current = getattr(section, name)
+        if dataclasses.is_dataclass(current):
+            _apply(current, f"{key}.", value)
+        else:
+            coerced = _coerce(key, value, fields[name].type)
+            if key in CHOICES and coerced not in CHOICES[key]:
+                raise ConfigError(f"{key}: {coerced!r} is not one of {', '.join(CHOICES[key])}")
+            setattr(section, name, coerced)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'optim.lr=0.1' -> (['optim', 'lr'], 0.1); the value is parsed as YAML (so 3 is an int, true a bool)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, (dict,)):
+        value = raw
+    return key.strip().split("."), value
+
+
+def config_from_dict(values: dict | None, overrides: list[str] = ()) -> Config:
+    """Build a Config from nested dict values and key=value overrides, validating every key."""
+    cfg = Config()
+    _apply(cfg, "", values or {})
+    for text in overrides:
+        path, value = parse_override(text)
+        nested: Any = value
+        for part in reversed(path):
+            nested = {part: nested}
+        _apply(cfg, "", nested)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    if not 0.0 <= cfg.data.val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction: must be in [0, 1), got {cfg.data.val_fraction}")
+    if cfg.data.batch_size < 1:
+        raise ConfigError(f"data.batch_size: must be at least 1, got {cfg.data.batch_size}")
+    if cfg.optim.lr <= 0:
+        raise ConfigError(f"optim.lr: must be positive, got {cfg.optim.lr}")
+    if cfg.trainer.max_epochs < 1:
+        raise ConfigError(f"trainer.max_epochs: must be at least 1, got {cfg.trainer.max_epochs}")
+    if cfg.data.image_size is not None and len(cfg.data.image_size) not in (1, 2):
+        raise ConfigError(f"data.image_size: expected [H, W], got {cfg.data.image_size}")
+    if cfg.data.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.data.channels}")
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Load a YAML config file (or only defaults when path is None) and apply key=value overrides."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{where}: not valid YAML") from err
+    cfg = config_from_dict(values, overrides)
+    if cfg.run.name is None and path is not None:
+        cfg.run.name = Path(path).stem
+    return cfg
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

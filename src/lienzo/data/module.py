@@ -1,0 +1,122 @@
+"""The classification DataModule: a source read once into memory, split, and served in batches.
+
+Batches are uint8 tensors sliced straight out of memory (the dataset implements `__getitems__`,
+so the DataLoader asks for a whole batch in one call instead of one image at a time);
+conversion, augmentation and normalisation happen later on the batch, on its device.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from .arrays import ImageArrays
+from .sources import load_source
+from .splits import channel_stats, stratified_split
+
+log = logging.getLogger("lienzo")
+
+
+class TensorImages(Dataset):
+    """Map-style dataset over ImageArrays that hands out whole batches."""
+
+    def __init__(self, arrays: ImageArrays):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: int):
+        return self.arrays.images[index], self.arrays.labels[index]
+
+    def __getitems__(self, indices: list[int]):
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return self.arrays.images[index], self.arrays.labels[index]
+
+
+def keep_batch(batch):
+    """collate_fn for datasets that already return a batch."""
+    return batch
+
+
+class EpochSeededSampler(RandomSampler):
+    """A shuffle that is a function of (seed, epoch) alone, so a resumed run sees the same order."""
+
+    def __init__(self, data_source, seed: int = 0):
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
+class ClassificationData(L.LightningDataModule):
+    """Reads `data.*` once; exposes train/val/test loaders, class names, input shape and mean/std."""
+
+    def __init__(self, data_cfg, seed: int = 0, mean=None, std=None):
+        super().__init__()
+        self.cfg = data_cfg
+        self.seed = seed
+        self.mean, self.std = mean, std
+        self.train_arrays = self.val_arrays = self.test_arrays = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_arrays is not None:
+            return
+        full_train, test = load_source(self.cfg)
+        if self.cfg.val_fraction > 0:
+            keep, held = stratified_split(full_train.labels, self.cfg.val_fraction, self.seed)
+            self.train_arrays, self.val_arrays = full_train.subset(keep), full_train.subset(held)
+        else:
+            self.train_arrays, self.val_arrays = full_train, None
+        self.test_arrays = test
+        if self.mean is None:
+            if self.cfg.normalize:
+                self.mean, self.std = channel_stats(self.train_arrays.images)
+            else:
+                channels = self.train_arrays.shape[0]
+                self.mean, self.std = [0.0] * channels, [1.0] * channels
+        log.info(
+            "data %s: %d train, %d val, %d test, %d classes, input %s",
+            self.cfg.name, len(self.train_arrays), len(self.val_arrays or []), len(self.test_arrays or []),
+            len(self.class_names), "x".join(map(str, self.input_shape)),
+        )
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.train_arrays.class_names
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.train_arrays.shape
+
+    def _loader(self, arrays: ImageArrays, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        dataset = TensorImages(arrays)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size or self.cfg.batch_size,
+            sampler=EpochSeededSampler(dataset, self.seed) if shuffle else None,
+            collate_fn=keep_batch,
+            num_workers=self.cfg.num_workers,
+            drop_last=False,
+        )
+
+    def eval_batch_size(self) -> int:
+        return max(self.cfg.batch_size, 256)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_arrays, shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_arrays, shuffle=False, batch_size=self.eval_batch_size()) if self.val_arrays else []
+
+    def test_dataloader(self):
+        return self._loader(self.test_arrays, shuffle=False, batch_size=self.eval_batch_size()) if self.test_arrays else []

@@ -1,0 +1,3 @@
+from .classify import ClassifyTask
+
+__all__ = ["ClassifyTask"]

@@ -1,0 +1,176 @@
+"""The classification task: a plain model, its loss, its metrics and its optimizer, as a LightningModule.
+
+Batches arrive as uint8 images; conversion, augmentation and normalisation happen here, after the
+batch reached its device, on the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.transforms import BatchAugment, normalize, to_unit
+from ..metrics.classification import topk_correct
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weights of convolutions and linear layers, none on biases and norm layers."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(params, optim_cfg) -> torch.optim.Optimizer:
+    if optim_cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=optim_cfg.lr, momentum=optim_cfg.momentum,
+                               nesterov=optim_cfg.nesterov and optim_cfg.momentum > 0)
+    if optim_cfg.name == "adam":
+        return torch.optim.Adam(params, lr=optim_cfg.lr)
+    return torch.optim.AdamW(params, lr=optim_cfg.lr)
+
+
+class ClassifyTask(L.LightningModule):
+    """Cross-entropy training of any registered classifier.
+
+    The hyperparameters saved in every checkpoint (config, class names, input shape, mean/std)
+    are enough to rebuild the model for evaluation and prediction.
+    """
+
+    def __init__(self, model: nn.Module, config: dict, class_names: list[str], input_shape, mean, std):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.augment = BatchAugment(config["data"]["augment"])
+        self.channels_last = config["trainer"]["channels_last"]
+        self.history: list[dict] = []
+        self._sums: dict[str, torch.Tensor] = {}
+
+    # -- batches -------------------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+        images, labels = batch
+        x = self.augment(images) if self.trainer is not None and self.trainer.training else to_unit(images)
+        x = normalize(x, self.hparams.mean, self.hparams.std)
+        if self.trainer is not None and self.trainer.training:
+            x = self.augment.erase(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, labels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _accumulate(self, prefix: str, logits, labels, loss) -> None:
+        # Sums stay on the device: no .item() (a host sync) per step.
+        n = labels.new_tensor(labels.shape[0], dtype=torch.float32)
+        values = {
+            "loss": loss.detach().float() * n,
+            "top1": topk_correct(logits.detach(), labels, 1).sum().float(),
+            "count": n,
+        }
+        for key, value in values.items():
+            name = f"{prefix}_{key}"
+            self._sums[name] = self._sums[name] + value if name in self._sums else value
+
+    def _epoch_means(self, prefix: str) -> dict[str, torch.Tensor]:
+        sums = {k: self._sums.pop(f"{prefix}_{k}") for k in ("loss", "top1", "count") if f"{prefix}_{k}" in self._sums}
+        if not sums:
+            return {}
+        stacked = self.all_gather(torch.stack([sums["loss"], sums["top1"], sums["count"]]))
+        total = stacked.reshape(-1, 3).sum(0)
+        return {f"{prefix}_loss": total[0] / total[2], f"{prefix}_top1": total[1] / total[2]}
+
+    # -- steps ---------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.config["optim"]["label_smoothing"])
+        self._accumulate("train", logits, y, loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.model(x)
+        self._accumulate("val", logits, y, F.cross_entropy(logits, y))
+
+    # -- epochs --------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        # Every epoch's randomness (augmentation, dropout) is a function of (seed, epoch) alone, so a
+        # run resumed from an epoch-end checkpoint replays exactly what the uninterrupted run did.
+        seed = self.hparams.config["run"]["seed"] * 1_000_003 + self.current_epoch + 7919 * self.global_rank
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        self._epoch_start = _now()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self._sums.clear()
+            return
+        for name, value in self._epoch_means("val").items():
+            self.log(name, value, prog_bar=True)
+
+    def on_train_epoch_end(self) -> None:
+        row = {"epoch": self.current_epoch + 1}
+        for name, value in self._epoch_means("train").items():
+            self.log(name, value, prog_bar=name == "train_loss")
+            row[name] = float(value)
+        metrics = self.trainer.callback_metrics
+        for name in ("val_loss", "val_top1"):
+            row[name] = float(metrics[name]) if name in metrics else math.nan
+        row["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+        row["seconds"] = _now() - self._epoch_start
+        self.history.append(row)
+
+    # -- optimisation --------------------------------------------------------------------------
+    def configure_optimizers(self):
+        optim_cfg = _Attr(self.hparams.config["optim"])
+        optimizer = build_optimizer(parameter_groups(self.model, optim_cfg.weight_decay), optim_cfg)
+        schedule = optim_cfg.schedule
+        if schedule == "none":
+            return optimizer
+        if schedule == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, optim_cfg.step_size, optim_cfg.gamma)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        if schedule == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=optim_cfg.gamma, patience=2)
+            monitor = "val_loss" if self.hparams.config["data"]["val_fraction"] > 0 else "train_loss"
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+        total = int(self.trainer.estimated_stepping_batches)
+        if schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
+        else:
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=optim_cfg.lr, total_steps=max(total, 1), pct_start=optim_cfg.warmup_fraction,
+                cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
+            )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- state ---------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["lienzo_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = list(checkpoint.get("lienzo_history", []))
+
+
+class _Attr(dict):
+    __getattr__ = dict.__getitem__
+
+
+def _now() -> float:
+    import time
+
+    return time.perf_counter()
