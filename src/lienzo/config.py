@@ -26,6 +26,7 @@ class DataConfig:
     val_fraction: float = 0.1  # stratified, seeded hold-out from the training split (the practice's 10 %)
     batch_size: int = 32  # the practice's batch size
     augment: str = "none"  # none, basic, standard, strong
+    random_erasing: float | None = None  # probability per image; None = the preset's (0.5 for strong, else 0)
     normalize: bool = True  # per-channel mean/std from the training split only
     classes: list[str] | None = None  # train on a subset of class names (the practice used 25 of 100)
     label_mode: str = "fine"  # CIFAR-100: fine or coarse labels
@@ -206,6 +207,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"trainer.max_epochs: must be at least 1, got {cfg.trainer.max_epochs}")
     if cfg.data.image_size is not None and len(cfg.data.image_size) not in (1, 2):
         raise ConfigError(f"data.image_size: expected [H, W], got {cfg.data.image_size}")
+    if cfg.data.random_erasing is not None and not 0 <= cfg.data.random_erasing <= 1:
+        raise ConfigError(f"data.random_erasing: must be a probability, got {cfg.data.random_erasing}")
     if cfg.data.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.data.channels}")
 

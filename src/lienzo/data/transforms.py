@@ -103,11 +103,12 @@ class BatchAugment:
     Called on uint8 images; returns float images in [0, 1] (erasing happens after normalisation
     through `erase`, so that erased pixels become the mean)."""
 
-    def __init__(self, preset: str = "none", flip: bool = True):
+    def __init__(self, preset: str = "none", flip: bool = True, erasing: float | None = None):
         if preset not in PRESETS:
             raise ValueError(f"unknown augmentation preset {preset!r}; known: {', '.join(PRESETS)}")
         self.preset = preset
         self.flip = flip
+        self.erasing = (0.5 if preset == "strong" else 0.0) if erasing is None else erasing
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         level = PRESETS.index(self.preset)
@@ -124,4 +125,4 @@ class BatchAugment:
         return x
 
     def erase(self, x: torch.Tensor) -> torch.Tensor:
-        return random_erasing(x) if self.preset == "strong" else x
+        return random_erasing(x, p=self.erasing) if self.erasing > 0 else x

@@ -48,4 +48,5 @@ class AlexNet(Classifier):
 
 @register_model
 def alexnet(*, num_classes=1000, in_chans=3, input_size=(227, 227), dropout=0.5, variant="auto"):
+    """AlexNet: the lecture's 227×227 layout, or a small-input variant under 64 px."""
     return AlexNet(num_classes, in_chans, input_size, dropout, small=small_input(input_size, variant))

@@ -74,16 +74,43 @@ class LeNet5(Classifier):
         self.head = nn.Linear(84, num_classes)
 
 
+class MnistCNN(Classifier):
+    """The lecture's Keras MNIST example (keras/examples/mnist_cnn.py): conv 3×3×32, conv 3×3×64,
+    max-pool 2, dropout 0.25, dense 128, dropout 0.5, dense K."""
+
+    def __init__(self, num_classes: int, in_chans: int, input_size: tuple[int, int], dropout: float = 0.5):
+        super().__init__()
+        h, w = (conv_out(conv_out(conv_out(s, 3), 3), 2, 2) for s in input_size)
+        self.features = nn.Sequential(OrderedDict(
+            conv1=nn.Conv2d(in_chans, 32, 3), relu1=nn.ReLU(), conv2=nn.Conv2d(32, 64, 3), relu2=nn.ReLU(),
+            pool=nn.MaxPool2d(2), drop1=nn.Dropout(0.25),
+        ))
+        self.neck = nn.Sequential(OrderedDict(
+            flatten=nn.Flatten(), fc1=nn.Linear(64 * h * w, 128), relu3=nn.ReLU(), drop2=nn.Dropout(dropout),
+        ))
+        self.num_features = 128
+        self.head = nn.Linear(128, num_classes)
+
+
+@register_model
+def mnist_cnn(*, num_classes=10, in_chans=1, input_size=(28, 28), dropout=0.5):
+    """The lecture's Keras MNIST CNN (two 3×3 convolutions, dense 128, dropout)."""
+    return MnistCNN(num_classes, in_chans, input_size, dropout)
+
+
 @register_model
 def basenet(*, num_classes=10, in_chans=3, input_size=(32, 32)):
+    """The CIFAR-100 practice's BaseNet (two 5×5 convolutions, dense 50)."""
     return BaseNet(num_classes, in_chans, input_size)
 
 
 @register_model
 def basenet_plus(*, num_classes=10, in_chans=3, input_size=(32, 32), dropout=0.3):
+    """BaseNet improved: three stages of two 3×3 conv + batch norm, dropout."""
     return BaseNetPlus(num_classes, in_chans, input_size, dropout=dropout)
 
 
 @register_model
 def lenet5(*, num_classes=10, in_chans=3, input_size=(32, 32)):
+    """LeNet-5 (LeCun et al., 1998)."""
     return LeNet5(num_classes, in_chans, input_size)

@@ -49,7 +49,7 @@ class ClassifyTask(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
-        self.augment = BatchAugment(config["data"]["augment"])
+        self.augment = BatchAugment(config["data"]["augment"], erasing=config["data"]["random_erasing"])
         self.channels_last = config["trainer"]["channels_last"]
         self.history: list[dict] = []
         self._sums: dict[str, torch.Tensor] = {}

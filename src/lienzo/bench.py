@@ -1,0 +1,81 @@
+"""Training throughput through the same task and Trainer path as `lienzo train`, on synthetic batches.
+
+    bench_train("resnet18", batch_size=128, input_shape=(3, 32, 32), precision="auto", steps=20)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from .config import config_from_dict
+from .data.arrays import ImageArrays
+from .data.module import ClassificationData
+from .hardware import resolve_precision
+from .train import build_task, build_trainer
+
+
+class _Timer(L.Callback):
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.end = warmup, None, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            self._sync(trainer)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._sync(trainer)
+        self.end = time.perf_counter()
+
+    @staticmethod
+    def _sync(trainer):
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+
+
+def bench_train(arch: str, batch_size: int = 128, input_shape=(3, 32, 32), precision: str = "auto",
+                steps: int = 20, warmup: int = 3, num_classes: int = 10, overrides: list[str] = ()) -> dict:
+    """Images per second over `steps` training steps after `warmup` steps, batch loading included."""
+    cfg = _bench_config(arch, batch_size, precision, overrides)
+    channels, height, width = input_shape
+    n = batch_size * (steps + warmup)
+    generator = torch.Generator().manual_seed(0)
+    arrays = ImageArrays(torch.randint(0, 256, (n, channels, height, width), dtype=torch.uint8, generator=generator),
+                         torch.randint(0, num_classes, (n,), generator=generator), [str(i) for i in range(num_classes)])
+    data = ClassificationData(cfg.data, seed=0, mean=[0.5] * channels, std=[0.25] * channels)
+    data.train_arrays, data.val_arrays, data.test_arrays = arrays, None, None
+    task = build_task(cfg, data)
+    timer = _Timer(warmup)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Only the timer: no checkpoints, history or progress bar in the measured loop.
+        trainer = build_trainer(cfg, Path(tmp), has_val=False, callbacks=[timer], max_steps=steps + warmup,
+                                enable_checkpointing=False, limit_val_batches=0)
+        trainer.fit(task, datamodule=data)
+    seconds = timer.end - timer.start
+    return {
+        "arch": arch,
+        "batch_size": batch_size,
+        "input": list(input_shape),
+        "precision": resolve_precision(precision, cfg.trainer.accelerator),
+        "device": str(trainer.strategy.root_device),
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "seconds": round(seconds, 4),
+        "images_per_second": round(steps * batch_size / seconds, 1),
+        "channels_last": cfg.trainer.channels_last,
+    }
+
+
+def _bench_config(arch, batch_size, precision, overrides):
+    cfg = config_from_dict({
+        "data": {"batch_size": batch_size, "val_fraction": 0.0, "normalize": False},
+        "model": {"arch": arch},
+        "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
+        "trainer": {"precision": precision, "max_epochs": 1, "progress": False},
+    }, overrides)
+    return cfg

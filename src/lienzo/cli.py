@@ -1,0 +1,153 @@
+"""`lienzo <verb>`: a thin face over the public functions. User mistakes exit with code 2 and one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+
+from . import __version__
+from .errors import ConfigError, LienzoError
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected C,H,W such as 3,32,32, got {text!r}") from None
+    if len(values) != 3 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W such as 3,32,32, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lienzo", description="Deep learning on images.")
+    parser.add_argument("--version", action="version", version=f"lienzo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = verbs.add_parser("train", help="train a classifier from a config (or resume a run)")
+    p.add_argument("config", nargs="?", help="YAML config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=0.05")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last.ckpt")
+
+    p = verbs.add_parser("evaluate", help="re-evaluate a run, optionally on other data")
+    p.add_argument("run")
+    p.add_argument("overrides", nargs="*", help="data.* / trainer.* overrides")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+
+    p = verbs.add_parser("predict", help="predict classes of image files with a run's best model")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = verbs.add_parser("models", help="list the registered architectures with parameter counts")
+    p.add_argument("pattern", nargs="?", default="*")
+
+    p = verbs.add_parser("summary", help="each layer's output volume and parameters")
+    p.add_argument("arch")
+    p.add_argument("--input", type=_shape, default=(3, 224, 224), metavar="C,H,W")
+    p.add_argument("--num-classes", type=int, default=None, help="default: 1000 from 64 px up, else 10")
+
+    p = verbs.add_parser("bench", help="measure speed")
+    bench_verbs = p.add_subparsers(dest="bench_verb", required=True, metavar="WHAT")
+    b = bench_verbs.add_parser("train", help="training images/s through the Trainer path")
+    b.add_argument("arch")
+    b.add_argument("--batch-size", type=int, default=128)
+    b.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
+    b.add_argument("--precision", choices=("auto", "32", "bf16", "16"), default="auto")
+    b.add_argument("--steps", type=int, default=20)
+    b.add_argument("--warmup", type=int, default=3)
+    b.add_argument("overrides", nargs="*", help="key=value overrides (trainer.*, model.*)")
+    return parser
+
+
+def _quiet_frameworks(debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", stream=sys.stderr)
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.INFO if debug else logging.WARNING)
+    if not debug:
+        warnings.filterwarnings("ignore", module=r"lightning.*")
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        warnings.filterwarnings("ignore", message=r".*on_after_batch_transfer.*")
+        warnings.formatwarning = lambda message, category, *args, **kw: f"warning: {message}\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.verb == "train":
+        from .config import load_config
+        from .train import train
+
+        if args.resume:
+            overrides = ([args.config] if args.config else []) + args.overrides
+            train(resume=args.resume, overrides=overrides)
+        else:
+            if not args.config:
+                raise ConfigError("train needs a CONFIG file (see configs/) or --resume RUN")
+            train(load_config(args.config, args.overrides))
+        return 0
+    if args.verb == "evaluate":
+        from .evaluate import evaluate
+
+        result, path = evaluate(args.run, args.overrides, split=args.split)
+        print(f"{args.split}: top-1 {100 * result['top1']:.2f} %  top-5 {100 * result['top5']:.2f} %  "
+              f"cross-entropy {result['cross_entropy']:.4f}  ({result['count']} images) -> {path}")
+        return 0
+    if args.verb == "predict":
+        from .predict import predict
+
+        results = predict(args.run, args.images, top_k=args.top_k)
+        if args.json:
+            print(json.dumps(results, indent=2))
+        else:
+            for item in results:
+                if "error" in item:
+                    print(f"{item['path']}: error: {item['error']}")
+                else:
+                    best = ", ".join(f"{p['class']} {100 * p['probability']:.1f}%" for p in item["predictions"])
+                    print(f"{item['path']}: {best}")
+        return 1 if any("error" in item for item in results) else 0
+    if args.verb == "models":
+        from .summary import models_table
+
+        rows = models_table(args.pattern)
+        print(f"{'name':<14}{'params 3x32x32/10':>20}{'params 3x224x224/1000':>24}  description")
+        for row in rows:
+            print(f"{row['name']:<14}{row['params_32px_10']:>20,}{row['params_224px_1000']:>24,}  {row['description']}")
+        return 0
+    if args.verb == "summary":
+        from .summary import format_summary, summary
+
+        print(format_summary(summary(args.arch, args.input, args.num_classes)))
+        return 0
+    if args.verb == "bench":
+        from .bench import bench_train
+
+        result = bench_train(args.arch, args.batch_size, args.input, args.precision, args.steps, args.warmup,
+                             overrides=args.overrides)
+        print(json.dumps(result))
+        return 0
+    raise AssertionError(args.verb)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_frameworks(args.debug)
+    try:
+        return run(args)
+    except LienzoError as err:
+        if args.debug:
+            raise
+        print(f"lienzo: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lienzo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

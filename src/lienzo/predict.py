@@ -1,0 +1,43 @@
+"""Predictions on image files of any size and mode, resized and normalised as in training.
+
+    results = predict("runs/fashion_fast", ["shoe.png", "shirt.jpg"], top_k=3)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .data.images import load_image
+from .errors import DataError
+from .evaluate import load_run, predict_logits
+
+
+def predict(run: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
+    """One dict per image: `{"path", "predictions": [{"class", "probability"}, ...]}`, or `{"path", "error"}`
+    for a file that cannot be read (the others are still predicted)."""
+    loaded = load_run(run, "best")
+    channels, height, width = loaded.input_shape
+    results: list[dict] = [{"path": str(p)} for p in images]
+    tensors, ok = [], []
+    for i, path in enumerate(images):
+        try:
+            tensors.append(load_image(path, channels, (height, width)))
+            ok.append(i)
+        except DataError as err:
+            results[i]["error"] = str(err)
+    if tensors:
+        cfg = loaded.config
+        logits = predict_logits(loaded.model, torch.stack(tensors), loaded.mean, loaded.std,
+                                precision=cfg.trainer.precision, accelerator=cfg.trainer.accelerator,
+                                tta=cfg.trainer.tta, channels_last=cfg.trainer.channels_last)
+        probs = logits.softmax(1)
+        k = min(top_k, probs.shape[1])
+        top_p, top_i = probs.topk(k, dim=1)
+        for row, i in enumerate(ok):
+            results[i]["predictions"] = [
+                {"class": loaded.class_names[int(c)], "probability": round(float(p), 6)}
+                for p, c in zip(top_p[row], top_i[row])
+            ]
+    return results

@@ -1,0 +1,69 @@
+"""Layer-by-layer output volumes and parameter counts (`lienzo summary`), and the model table (`lienzo models`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .models import create_model, list_models
+
+
+def default_classes(input_shape) -> int:
+    return 1000 if min(input_shape[1:]) >= 64 else 10
+
+
+def summary(arch: str, input_shape=(3, 224, 224), num_classes: int | None = None) -> dict:
+    """Each leaf layer's output shape (C×H×W or features) and parameters, from one forward pass.
+
+    Spatial sizes follow W₂ = (W₁ − F + 2P)/S + 1. At 3×224×224 with 1000 classes VGG-16 has
+    138,357,544 parameters; AlexNet at 3×227×227 about 62 M.
+    """
+    channels, height, width = input_shape
+    num_classes = num_classes or default_classes(input_shape)
+    model = create_model(arch, num_classes=num_classes, in_chans=channels, input_size=(height, width)).eval()
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None and name:
+            def hook(mod, _inputs, output, name=name):
+                params = sum(p.numel() for p in mod.parameters(recurse=False))
+                rows.append({"layer": name, "type": type(mod).__name__, "output": list(output.shape[1:]),
+                             "parameters": params})
+
+            hooks.append(module.register_forward_hook(hook))
+    with torch.no_grad():
+        model(torch.zeros(1, channels, height, width))
+    for h in hooks:
+        h.remove()
+    total = sum(p.numel() for p in model.parameters())
+    return {"arch": arch, "input": list(input_shape), "num_classes": num_classes, "layers": rows,
+            "parameters": total, "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def format_summary(info: dict) -> str:
+    lines = [f"{info['arch']}  input {'×'.join(map(str, info['input']))}  {info['num_classes']} classes",
+             f"{'layer':<28}{'type':<20}{'output':>20}{'parameters':>14}", "-" * 82]
+    for row in info["layers"]:
+        shape = "×".join(map(str, row["output"]))
+        lines.append(f"{row['layer']:<28}{row['type']:<20}{shape:>20}{row['parameters']:>14,}")
+    lines += ["-" * 82, f"{'total parameters':<68}{info['parameters']:>14,}"]
+    return "\n".join(lines)
+
+
+def models_table(pattern: str = "*") -> list[dict]:
+    """Every registered classifier with its parameter count at 3×32×32/10 classes and 3×224×224/1000 classes.
+    Built on the meta device, so no memory is allocated and nothing is initialised."""
+    rows = []
+    for name in list_models(pattern):
+        counts = {}
+        for key, (size, classes) in {"small": (32, 10), "imagenet": (224, 1000)}.items():
+            with torch.device("meta"):
+                model = create_model(name, num_classes=classes, in_chans=3, input_size=(size, size))
+            counts[key] = sum(p.numel() for p in model.parameters())
+        doc = (create_model.__globals__["_MODELS"][name].__doc__ or "").strip().splitlines()
+        rows.append({"name": name, "params_32px_10": counts["small"], "params_224px_1000": counts["imagenet"],
+                     "description": doc[0] if doc else ""})
+    return rows
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
