@@ -126,7 +126,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if isinstance(value, str):  # key=a,b,c on the command line
-            value = [v for v in value.split(",") if v]
+            value = [yaml.safe_load(v) for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         return [_coerce(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]

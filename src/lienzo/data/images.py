@@ -52,10 +52,13 @@ def load_image(path: str | Path, channels: int = 3, size: tuple[int, int] | None
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
-def image_mode_channels(path: Path) -> int:
-    """1 for grey images, 3 for anything with colour."""
-    with Image.open(path) as image:
-        return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
+def image_mode_channels(path: Path) -> int | None:
+    """1 for grey images, 3 for anything with colour, None for a file that is not a readable image."""
+    try:
+        with Image.open(path) as image:
+            return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
+    except Exception:  # PIL raises many types on bad files; load_image reports them properly
+        return None
 
 
 def warn_skipped(skipped: list[tuple[Path, str]], where: str) -> None:

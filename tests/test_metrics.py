@@ -1,0 +1,29 @@
+import math
+
+import torch
+
+from lienzo.metrics import classification_metrics, topk_correct
+
+
+def test_metrics_against_hand_computed_values():
+    # 3 classes, 4 samples. Predictions (argmax): 0, 2, 2, 1; targets 0, 1, 2, 2.
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 3.0], [1.0, 2.0, 0.0]])
+    targets = torch.tensor([0, 1, 2, 2])
+    m = classification_metrics(logits, targets, ["a", "b", "c"])
+    assert m["top1"] == 0.5
+    assert m["top5"] == 1.0  # k is capped at the number of classes
+    log_probs = logits.log_softmax(1)
+    expected_ce = -sum(float(log_probs[i, t]) for i, t in enumerate(targets)) / 4
+    assert math.isclose(m["cross_entropy"], expected_ce, rel_tol=1e-6)
+    assert m["confusion"] == [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
+    assert m["per_class"]["c"]["count"] == 2 and m["per_class"]["c"]["top1"] == 0.5
+    assert m["per_class"]["b"]["top1"] == 0.0
+    assert math.isclose(m["per_class"]["a"]["cross_entropy"], -float(log_probs[0, 0]), rel_tol=1e-6)
+
+
+def test_top5_of_ten_classes():
+    logits = torch.arange(10.0).repeat(2, 1)  # class 9 highest, class 0 lowest
+    assert topk_correct(logits, torch.tensor([5, 4]), 5).tolist() == [True, False]
+    m = classification_metrics(logits, torch.tensor([5, 4]), [str(i) for i in range(10)])
+    assert m["top5"] == 0.5 and m["top1"] == 0.0
+    assert m["per_class"]["0"]["count"] == 0 and m["per_class"]["0"]["top1"] is None
