@@ -27,3 +27,10 @@ def test_top5_of_ten_classes():
     m = classification_metrics(logits, torch.tensor([5, 4]), [str(i) for i in range(10)])
     assert m["top5"] == 0.5 and m["top1"] == 0.0
     assert m["per_class"]["0"]["count"] == 0 and m["per_class"]["0"]["top1"] is None
+
+
+def test_ties_are_broken_the_same_way_everywhere():
+    logits = torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.5, 0.5]])  # exact ties, as bf16 logits give
+    m = classification_metrics(logits, torch.tensor([1, 0]), ["a", "b", "c"])
+    assert m["top1"] == 0.5 and m["confusion"] == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
+    assert m["per_class"]["a"]["top1"] == 1.0 and m["per_class"]["b"]["top1"] == 0.0

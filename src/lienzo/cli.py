@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     best = ", ".join(f"{p['class']} {100 * p['probability']:.1f}%" for p in item["predictions"])
                     print(f"{item['path']}: {best}")
-        return 1 if any("error" in item for item in results) else 0
+        return 2 if any("error" in item for item in results) else 0
     if args.verb == "models":
         from .summary import models_table
 
@@ -135,7 +135,13 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may come after options too (`bench train resnet18 --steps 5 trainer.precision=32`)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides or []) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _quiet_frameworks(args.debug)
     try:
         return run(args)

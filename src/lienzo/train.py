@@ -18,7 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .config import Config, dump_config, load_config
 from .data.module import ClassificationData
-from .errors import RunError
+from .errors import ModelError, RunError
 from .hardware import resolve_accelerator, resolve_precision
 from .models import create_model
 from .runs import CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, new_run_dir, write_history
@@ -141,8 +141,10 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         run_dir = Path(resume)
         last = checkpoint_path(run_dir, "last")
         cfg = load_config(run_dir / CONFIG_FILE, overrides)
-        mean_std = torch.load(last, map_location="cpu", weights_only=False)["hyper_parameters"]
-        data = ClassificationData(cfg.data, cfg.run.seed, mean_std["mean"], mean_std["std"])
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        hparams = state["hyper_parameters"]
+        data = ClassificationData(cfg.data, cfg.run.seed, hparams["mean"], hparams["std"])
+        data.start_epoch = state["epoch"] + 1  # saved at the end of that (0-based) epoch
         log.info("resuming %s from %s", run_dir, last.name)
     else:
         if cfg is None:
@@ -165,7 +167,13 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     trainer = build_trainer(cfg, run_dir, has_val=data.val_arrays is not None)
     log.info("training %s on %s (%s), run folder %s", cfg.model.arch, trainer.strategy.root_device,
              trainer.precision, run_dir)
-    trainer.fit(task, datamodule=data, ckpt_path=str(last) if last else None)
+    try:
+        trainer.fit(task, datamodule=data, ckpt_path=str(last) if last else None)
+    except RuntimeError as err:
+        if last is not None and "state_dict" in str(err):
+            raise ModelError(f"{last}: checkpoint does not fit {cfg.model.arch} with {len(data.class_names)} "
+                             f"classes ({str(err).splitlines()[0]})") from None
+        raise
     if trainer.is_global_zero:
         finalize_run(run_dir, cfg, data, trainer.precision)
     return run_dir

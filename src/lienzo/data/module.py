@@ -43,18 +43,19 @@ def keep_batch(batch):
 
 
 class EpochSeededSampler(RandomSampler):
-    """A shuffle that is a function of (seed, epoch) alone, so a resumed run sees the same order."""
+    """A shuffle that is a function of (seed, epoch) alone, so a resumed run sees the same order.
 
-    def __init__(self, data_source, seed: int = 0):
+    The epoch is start_epoch + the number of passes made so far. (Lightning's set_epoch comes after
+    the first batches were prefetched when a run resumes, too late to choose their order.)"""
+
+    def __init__(self, data_source, seed: int = 0, start_epoch: int = 0):
         super().__init__(data_source)
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch = start_epoch
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        self.epoch += 1
         yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
@@ -66,6 +67,7 @@ class ClassificationData(L.LightningDataModule):
         self.cfg = data_cfg
         self.seed = seed
         self.mean, self.std = mean, std
+        self.start_epoch = 0  # set when resuming, so the shuffle continues where the run stopped
         self.train_arrays = self.val_arrays = self.test_arrays = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -103,7 +105,7 @@ class ClassificationData(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=batch_size or self.cfg.batch_size,
-            sampler=EpochSeededSampler(dataset, self.seed) if shuffle else None,
+            sampler=EpochSeededSampler(dataset, self.seed, self.start_epoch) if shuffle else None,
             collate_fn=keep_batch,
             num_workers=self.cfg.num_workers,
             drop_last=False,

@@ -1,16 +1,24 @@
-"""Top-1, top-5, cross-entropy, per-class figures and the confusion matrix, from logits and targets."""
+"""Top-1, top-5, cross-entropy, per-class figures and the confusion matrix, from logits and targets.
+
+Every figure comes from one stable ranking of the scores, so ties (common with bf16 logits) are
+broken the same way everywhere: top-1, the confusion matrix's diagonal and per-class top-1 agree.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
+
+
+def target_rank(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """0-based rank of each target among its row's scores (ties: the lower class index ranks first)."""
+    order = logits.argsort(dim=1, descending=True, stable=True)
+    return (order == targets[:, None]).float().argmax(dim=1)
 
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
     """Boolean per sample: is the target among the k highest scores?"""
-    k = min(k, logits.shape[1])
-    return (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1)
+    return target_rank(logits, targets) < min(k, logits.shape[1])
 
 
 def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_names: list[str]) -> dict:
@@ -22,26 +30,23 @@ def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_na
     """
     logits, targets = logits.float().cpu(), targets.long().cpu()
     num_classes = len(class_names)
-    k5 = min(5, num_classes)
-    losses = F.cross_entropy(logits, targets, reduction="none")
+    rank = target_rank(logits, targets)
+    top1, top5 = (rank == 0).double(), (rank < min(5, num_classes)).double()
+    predicted = logits.argsort(dim=1, descending=True, stable=True)[:, 0]
+    losses = F.cross_entropy(logits, targets, reduction="none").double()
     counts = torch.bincount(targets, minlength=num_classes)
-    class_ce = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, targets, losses.double())
-    per_top1 = multiclass_accuracy(logits, targets, num_classes, average=None, top_k=1)
-    per_top5 = multiclass_accuracy(logits, targets, num_classes, average=None, top_k=k5)
-    confusion = multiclass_confusion_matrix(logits, targets, num_classes)
+    per_sum = {name: torch.zeros(num_classes, dtype=torch.float64).index_add_(0, targets, values)
+               for name, values in (("top1", top1), ("top5", top5), ("cross_entropy", losses))}
+    confusion = torch.bincount(targets * num_classes + predicted, minlength=num_classes**2).view(num_classes, num_classes)
     per_class = {}
     for i, name in enumerate(class_names):
         n = int(counts[i])
-        per_class[name] = {
-            "top1": float(per_top1[i]) if n else None,
-            "top5": float(per_top5[i]) if n else None,
-            "cross_entropy": float(class_ce[i] / n) if n else None,
-            "count": n,
-        }
+        per_class[name] = {key: (float(per_sum[key][i] / n) if n else None) for key in per_sum}
+        per_class[name]["count"] = n
     return {
         "count": int(len(targets)),
-        "top1": float(topk_correct(logits, targets, 1).float().mean()),
-        "top5": float(topk_correct(logits, targets, k5).float().mean()),
+        "top1": float(top1.mean()),
+        "top5": float(top5.mean()),
         "cross_entropy": float(losses.mean()),
         "per_class": per_class,
         "confusion": confusion.tolist(),

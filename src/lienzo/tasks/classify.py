@@ -6,7 +6,6 @@ batch reached its device, on the whole batch at once.
 
 from __future__ import annotations
 
-import math
 import random
 
 import lightning as L
@@ -51,13 +50,16 @@ class ClassifyTask(L.LightningModule):
         self.model = model
         self.augment = BatchAugment(config["data"]["augment"], erasing=config["data"]["random_erasing"])
         self.channels_last = config["trainer"]["channels_last"]
-        self.history: list[dict] = []
         self._sums: dict[str, torch.Tensor] = {}
+        self._seeded_epoch = -1
 
     # -- batches -------------------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
         images, labels = batch
-        x = self.augment(images) if self.trainer is not None and self.trainer.training else to_unit(images)
+        training = self.trainer is not None and self.trainer.training
+        if training and self._seeded_epoch != self.current_epoch:
+            self._seed_epoch()
+        x = self.augment(images) if training else to_unit(images)
         x = normalize(x, self.hparams.mean, self.hparams.std)
         if self.trainer is not None and self.trainer.training:
             x = self.augment.erase(x)
@@ -102,14 +104,15 @@ class ClassifyTask(L.LightningModule):
         self._accumulate("val", logits, y, F.cross_entropy(logits, y))
 
     # -- epochs --------------------------------------------------------------------------------
-    def on_train_epoch_start(self) -> None:
+    def _seed_epoch(self) -> None:
         # Every epoch's randomness (augmentation, dropout) is a function of (seed, epoch) alone, so a
         # run resumed from an epoch-end checkpoint replays exactly what the uninterrupted run did.
+        # Done at the epoch's first batch: Lightning skips on_train_epoch_start when it resumes.
         seed = self.hparams.config["run"]["seed"] * 1_000_003 + self.current_epoch + 7919 * self.global_rank
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
-        self._epoch_start = _now()
+        self._seeded_epoch = self.current_epoch
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -119,16 +122,8 @@ class ClassifyTask(L.LightningModule):
             self.log(name, value, prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
-        row = {"epoch": self.current_epoch + 1}
         for name, value in self._epoch_means("train").items():
             self.log(name, value, prog_bar=name == "train_loss")
-            row[name] = float(value)
-        metrics = self.trainer.callback_metrics
-        for name in ("val_loss", "val_top1"):
-            row[name] = float(metrics[name]) if name in metrics else math.nan
-        row["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
-        row["seconds"] = _now() - self._epoch_start
-        self.history.append(row)
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -159,18 +154,6 @@ class ClassifyTask(L.LightningModule):
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["lienzo_history"] = list(self.history)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.history = list(checkpoint.get("lienzo_history", []))
-
 
 class _Attr(dict):
     __getattr__ = dict.__getitem__
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()

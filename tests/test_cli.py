@@ -1,0 +1,86 @@
+"""Bad input: exit code 2 and one clear line, no traceback."""
+
+import numpy as np
+import pytest
+import torch
+
+from lienzo.cli import main
+from lienzo.data.idx import write_idx
+from tests.helpers import write_idx_dataset
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(capsys, expected: str, *args):
+    code, _, err = run_cli(capsys, *args)
+    lines = [l for l in err.splitlines() if l.startswith("lienzo: error:")]
+    assert code == 2, err
+    assert len(lines) == 1 and expected in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_config_errors(capsys, tmp_path):
+    assert_one_line_error(capsys, "config file not found", "train", str(tmp_path / "nope.yaml"))
+    assert_one_line_error(capsys, "unknown config key 'optim.lrr'", "train", "configs/fashion_basenet.yaml", "optim.lrr=1")
+    assert_one_line_error(capsys, "trainer.max_epochs: expected an integer", "train", "configs/fashion_basenet.yaml",
+                          "trainer.max_epochs=ten")
+    assert_one_line_error(capsys, "train needs a CONFIG", "train")
+
+
+def test_data_and_model_errors(capsys, tmp_path, fashion_root):
+    base = ["train", "configs/fashion_basenet.yaml", f"run.dir={tmp_path / 'runs'}", "trainer.progress=false"]
+    assert_one_line_error(capsys, "unknown architecture 'resnet81' (did you mean", *base, "model.arch=resnet81")
+    assert_one_line_error(capsys, "apt-get install dataset-fashion-mnist", *base, f"data.root={tmp_path}")
+    root = write_idx_dataset(tmp_path / "idx", n_train=20, n_test=5)
+    (root / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
+    assert_one_line_error(capsys, "t10k-images-idx3-ubyte.gz", *base, "data.name=idx", f"data.root={root}")
+    write_idx(root / "t10k-images-idx3-ubyte.gz", np.zeros((5, 28, 28), np.float32))
+    assert_one_line_error(capsys, "expected uint8 images", *base, "data.name=idx", f"data.root={root}")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(capsys, "cannot create a run folder", "train", "configs/fashion_basenet.yaml",
+                          "data.name=idx", f"data.root={write_idx_dataset(tmp_path / 'ok')}", f"run.dir={blocker}")
+    assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+
+
+def test_run_errors(capsys, tmp_path):
+    assert_one_line_error(capsys, "run folder not found", "evaluate", str(tmp_path / "missing"))
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    assert_one_line_error(capsys, "no checkpoint", "evaluate", str(tmp_path / "run"))
+    (tmp_path / "run" / "checkpoints" / "best.ckpt").write_bytes(b"not a checkpoint")
+    assert_one_line_error(capsys, "not a readable checkpoint", "predict", str(tmp_path / "run"), "x.png")
+
+
+def test_checkpoint_of_another_architecture_or_class_count(capsys, tmp_path):
+    root = write_idx_dataset(tmp_path / "idx", n_train=30, n_test=9)
+    code, _, err = run_cli(capsys, "train", "configs/fashion_basenet.yaml", "data.name=idx", f"data.root={root}",
+                           "trainer.max_epochs=1", f"run.dir={tmp_path}", "run.name=r", "trainer.progress=false")
+    assert code == 0, err
+    run = tmp_path / "r"
+    assert_one_line_error(capsys, "checkpoint does not fit lenet5", "train", "--resume", str(run), "model.arch=lenet5")
+    assert_one_line_error(capsys, "the model was trained on", "evaluate", str(run), "data.classes=[0, 1]")
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)
+    ckpt["hyper_parameters"]["config"]["model"]["arch"] = "lenet5"
+    torch.save(ckpt, run / "checkpoints" / "best.ckpt")
+    assert_one_line_error(capsys, "checkpoint does not fit lenet5", "evaluate", str(run))
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from lienzo.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        main(["--debug", "train", str(tmp_path / "nope.yaml")])
+
+
+def test_models_and_summary(capsys):
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "vgg16" in out and "138,357,544" in out
+    code, out, _ = run_cli(capsys, "summary", "vgg16", "--input", "3,224,224")
+    assert code == 0 and "138,357,544" in out and "512×7×7" in out
+    code, _, err = run_cli(capsys, "bench", "train", "basenet", "--input", "1,28,28", "--batch-size", "8", "--steps", "3",
+                           "trainer.progress=false")
+    assert code == 0

@@ -1,0 +1,150 @@
+"""End to end on the real Fashion-MNIST (Debian's dataset-fashion-mnist)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lienzo import evaluate, load_config, train
+from lienzo.cli import main
+from lienzo.data.idx import load_idx_split, FASHION_MNIST_CLASSES
+
+pytestmark = pytest.mark.slow
+THREE = "data.classes=[Trouser, Bag, Sneaker]"
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, fashion_root):
+    runs = tmp_path_factory.mktemp("runs")
+    cfg = load_config("configs/fashion_basenet.yaml",
+                      ["trainer.max_epochs=1", f"run.dir={runs}", "trainer.progress=false"])
+    return train(cfg)
+
+
+def test_short_run_beats_chance_and_fills_the_run_folder(short_run):
+    run = Path(short_run)
+    for name in ("config.yaml", "metrics.json", "history.csv", "report.html", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt", "plots/curves.png", "plots/confusion.png", "plots/per_class.png",
+                 "plots/predictions.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split, count in (("val", 6000), ("test", 10000)):
+        m = metrics[split]
+        assert m["count"] == count and m["top1"] > 0.6 and m["top5"] > m["top1"]  # chance is 0.1
+        assert set(m["per_class"]) == set(FASHION_MNIST_CLASSES)
+        assert sum(v["count"] for v in m["per_class"].values()) == count
+        assert np.asarray(m["confusion"]).sum() == count and np.asarray(m["confusion"]).shape == (10, 10)
+        assert abs(np.trace(np.asarray(m["confusion"])) / count - m["top1"]) < 1e-6
+    assert metrics["class_names"] == FASHION_MNIST_CLASSES and len(metrics["mean"]) == 1
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,train_loss,train_top1,val_loss,val_top1,lr,seconds") and len(history) == 2
+    assert load_config(run / "config.yaml").run.name == run.name
+
+
+def test_a_run_is_never_overwritten(short_run, capsys):
+    cfg = load_config(Path(short_run) / "config.yaml", ["trainer.max_epochs=1", "data.classes=[Bag, Sandal]"])
+    cfg.run.name = Path(short_run).name
+    second = train(cfg)
+    assert second.name == f"{Path(short_run).name}-2" and (Path(short_run) / "metrics.json").is_file()
+
+
+def test_evaluate_writes_its_own_file(short_run):
+    before = (Path(short_run) / "metrics.json").read_bytes()
+    result, path = evaluate(short_run)
+    assert path.parent.name == "evaluations" and path.is_file()
+    assert (Path(short_run) / "metrics.json").read_bytes() == before
+    assert result["top1"] == pytest.approx(json.loads(before)["test"]["top1"], abs=1e-9)
+    _, second = evaluate(short_run)
+    assert second != path
+
+
+def test_predict_image_files(short_run, tmp_path, fashion_root, capsys):
+    test = load_idx_split(fashion_root, "test", FASHION_MNIST_CLASSES)
+    paths = []
+    for i in range(30):
+        image = test.images[i, 0].numpy()
+        if i % 3 == 0:  # other sizes and modes are resized and converted as in training
+            pil = Image.fromarray(image).resize((56, 56)).convert("RGB")
+        else:
+            pil = Image.fromarray(image)
+        paths.append(tmp_path / f"{i}.png")
+        pil.save(paths[-1])
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"nope")
+    code = main(["predict", str(short_run), *map(str, paths), str(bad), "--json", "--top-k", "3"])
+    results = json.loads(capsys.readouterr().out)
+    assert code == 2 and "error" in results[-1] and "broken.jpg" in results[-1]["error"]
+    right = sum(r["predictions"][0]["class"] == FASHION_MNIST_CLASSES[int(test.labels[i])]
+                for i, r in enumerate(results[:-1]))
+    assert right >= 15 and all(len(r["predictions"]) == 3 for r in results[:-1])  # chance: 3 of 30
+    # files at the training size and mode give exactly the in-memory evaluation's answer
+    from lienzo.evaluate import load_run, predict_logits
+
+    loaded = load_run(short_run)
+    logits = predict_logits(loaded.model, test.images[:30], loaded.mean, loaded.std)
+    for i in range(30):
+        if i % 3:
+            assert results[i]["predictions"][0]["class"] == FASHION_MNIST_CLASSES[int(logits[i].argmax())]
+    probs = [p["probability"] for p in results[0]["predictions"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+
+
+def _lienzo(*args, **kw):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "lienzo", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, fashion_root):
+    args = ["train", "configs/fashion_basenet.yaml", THREE, "trainer.max_epochs=3", f"run.dir={tmp_path}",
+            "trainer.progress=false", "optim.schedule=cosine", "data.augment=basic"]
+    full = _lienzo(*args, "run.name=full")
+    assert full.wait(300) == 0, full.stdout.read()
+    victim = _lienzo(*args, "run.name=killed")
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere inside the second epoch
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    resumed = _lienzo("train", "--resume", str(tmp_path / "killed"))
+    assert resumed.wait(300) == 0, resumed.stdout.read()
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert a[split]["top1"] == b[split]["top1"]
+        assert a[split]["cross_entropy"] == pytest.approx(b[split]["cross_entropy"], abs=1e-6)
+        assert a[split]["confusion"] == b[split]["confusion"]
+    rows_a = (tmp_path / "full" / "history.csv").read_text().splitlines()
+    rows_b = (tmp_path / "killed" / "history.csv").read_text().splitlines()
+    assert len(rows_a) == len(rows_b) == 4
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # the seconds column differs
+    assert strip(rows_a) == strip(rows_b)
+
+
+@pytest.mark.browser
+def test_report_renders_in_chromium(short_run, tmp_path):
+    chromium = next((c for c in ("chromium", "chromium-browser") if subprocess.run(["which", c], capture_output=True).returncode == 0), None)
+    if chromium is None:
+        pytest.fail("chromium missing: `make test` installs Debian's chromium")
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400",
+                    f"--screenshot={shot}", (Path(short_run) / "report.html").resolve().as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file()
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
+    assert pixels.shape[:2] == (2400, 1200)
+    # the page drew text, tables and the plots: many distinct colours and dark pixels, not a blank page
+    assert pixels.std() > 20 and (pixels.mean(2) < 100).mean() > 0.005
+    assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
