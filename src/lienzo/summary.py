@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .models import create_model, list_models
+from .models.registry import get_builder
 
 
 def default_classes(input_shape) -> int:
@@ -59,11 +59,8 @@ def models_table(pattern: str = "*") -> list[dict]:
             with torch.device("meta"):
                 model = create_model(name, num_classes=classes, in_chans=3, input_size=(size, size))
             counts[key] = sum(p.numel() for p in model.parameters())
-        doc = (create_model.__globals__["_MODELS"][name].__doc__ or "").strip().splitlines()
+        doc = (get_builder(name).__doc__ or "").strip().splitlines()
         rows.append({"name": name, "params_32px_10": counts["small"], "params_224px_1000": counts["imagenet"],
                      "description": doc[0] if doc else ""})
     return rows
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

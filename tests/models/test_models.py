@@ -3,6 +3,7 @@ import torch
 
 from lienzo.errors import ModelError
 from lienzo.models import Classifier, create_model, list_models, register_model
+from lienzo.models.registry import get_builder
 from lienzo.summary import summary
 
 ALL = list_models()
@@ -58,7 +59,7 @@ def test_registry_errors():
     with pytest.raises(ModelError, match="unknown architecture 'resnet81'.*did you mean"):
         create_model("resnet81")
     with pytest.raises(ValueError, match="registered twice"):
-        register_model(create_model.__globals__["_MODELS"]["basenet"])
+        register_model(get_builder("basenet"))
     with pytest.raises(ModelError, match="too small"):
         create_model("basenet", input_size=(8, 8))
     assert list_models("vgg1*") == ["vgg11", "vgg11_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]

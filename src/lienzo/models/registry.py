@@ -29,15 +29,21 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
+def get_builder(name: str) -> Callable[..., nn.Module]:
+    """The registered builder function (its docstring describes the model)."""
+    if name not in _MODELS:
+        raise ModelError(f"unknown architecture '{name}'{did_you_mean(name, _MODELS)}; see `lienzo models`")
+    return _MODELS[name]
+
+
 def create_model(
     name: str, *, num_classes: int = 10, in_chans: int = 3, input_size: tuple[int, int] = (32, 32), **kwargs
 ) -> nn.Module:
     """Build a registered classifier. kwargs go to the builder (dropout, variant, ...); None means default."""
-    if name not in _MODELS:
-        raise ModelError(f"unknown architecture '{name}'{did_you_mean(name, _MODELS)}; see `lienzo models`")
+    builder = get_builder(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     try:
-        return _MODELS[name](num_classes=num_classes, in_chans=in_chans, input_size=tuple(input_size), **kwargs)
+        return builder(num_classes=num_classes, in_chans=in_chans, input_size=tuple(input_size), **kwargs)
     except (ValueError, TypeError) as err:
         raise ModelError(f"{name}: {err}") from None
 
