@@ -7,7 +7,7 @@ PEERS=${1:-../shared/peers}
 TF=${TF_PYTHON:-/tmp/tf/bin/python}
 cd "$(dirname "$0")/.."
 echo "== lienzo: training through the Trainer path (bench train, synthetic batches, no validation)"
-.venv/bin/lienzo bench train basenet --batch-size 32 --input 1,28,28 --steps 1500 --warmup 50 2>/dev/null
+.venv/bin/lienzo bench train basenet --batch-size 32 --input 1,28,28 --steps 1500 --warmup 50 optim.momentum=0.0 2>/dev/null
 echo "== lienzo: one real epoch of configs/fashion_basenet.yaml (validation included)"
 .venv/bin/lienzo train configs/fashion_basenet.yaml trainer.max_epochs=1 trainer.progress=false run.dir=/tmp/lienzo-bench 2>&1 | grep -E "top-1" | head -1
 tail -1 /tmp/lienzo-bench/fashion_basenet*/history.csv | tail -1

@@ -15,12 +15,13 @@ import torch
 from .config import Config, config_from_dict, load_config
 from .data.arrays import ImageArrays
 from .data.module import ClassificationData
-from .data.transforms import normalize, to_unit
+from .data.transforms import Normalizer
 from .errors import DataError, ModelError, RunError
 from .hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from .metrics.classification import classification_metrics
 from .models import create_model
 from .runs import CONFIG_FILE, METRICS_FILE, checkpoint_path, read_history, write_json
+from .summary import macs_per_image
 
 log = logging.getLogger("lienzo")
 
@@ -61,13 +62,14 @@ def predict_logits(model, images: torch.Tensor, mean, std, *, precision: str = "
                    batch_size: int = 512, tta: bool = False, channels_last: bool = True) -> torch.Tensor:
     """Logits (float32, on the CPU) for uint8 N×C×H×W images, in batches, in the run's precision."""
     device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
-    dtype = autocast_dtype(resolve_precision(precision, accelerator))
+    dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_per_image(model, images.shape[1:])))
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    normalizer = Normalizer(mean, std)
     outputs = []
     for start in range(0, len(images), batch_size):
-        x = normalize(to_unit(images[start : start + batch_size].to(device)), mean, std)
+        x = normalizer(images[start : start + batch_size].to(device))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         context = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()

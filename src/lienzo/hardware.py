@@ -34,13 +34,22 @@ def resolve_accelerator(accelerator: str) -> str:
     return "gpu" if accelerator == "cuda" else accelerator
 
 
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """Lightning's precision string: 'auto' is bf16 autocast where the hardware runs it fast, fp32 elsewhere."""
+# Below this many multiply-adds per image a CPU step is all framework and memory traffic: bf16
+# autocast only adds casts. Measured on the 2-core AMX machine (benchmarks/RESULTS.md): BaseNet
+# (0.25 M) trains faster in fp32, BaseNet+ (29 M) and FastNet-S (17 M) 1.6x faster in bf16.
+CPU_BF16_MIN_MACS = 5e6
+
+
+def resolve_precision(precision: str, accelerator: str, macs_per_image: float | None = None) -> str:
+    """Lightning's precision string: 'auto' is bf16 autocast where the hardware runs it fast, fp32 elsewhere.
+
+    On the CPU, 'auto' also needs the model to be big enough to gain (`macs_per_image`, when known)."""
     accelerator = resolve_accelerator(accelerator)
     if precision == "auto":
         if accelerator == "gpu":
             return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-        return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
+        big_enough = macs_per_image is None or macs_per_image >= CPU_BF16_MIN_MACS
+        return "bf16-mixed" if cpu_has_fast_bf16() and big_enough else "32-true"
     if precision == "16" and accelerator == "cpu":
         raise ConfigError("trainer.precision: 16 (fp16 autocast) needs a GPU; use bf16 or 32 on the CPU")
     return {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}[precision]

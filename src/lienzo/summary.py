@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_model, list_models
 from .models.registry import get_builder
@@ -30,13 +31,27 @@ def summary(arch: str, input_shape=(3, 224, 224), num_classes: int | None = None
                              "parameters": params})
 
             hooks.append(module.register_forward_hook(hook))
-    with torch.no_grad():
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.zeros(1, channels, height, width))
     for h in hooks:
         h.remove()
     total = sum(p.numel() for p in model.parameters())
     return {"arch": arch, "input": list(input_shape), "num_classes": num_classes, "layers": rows,
-            "parameters": total, "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+            "parameters": total, "macs": counter.get_total_flops() // 2, "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def macs_per_image(model: torch.nn.Module, input_shape) -> float:
+    """Multiply-adds of one forward pass of one image (convolutions, linear layers, matmuls)."""
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / 2
 
 
 def format_summary(info: dict) -> str:
@@ -45,7 +60,8 @@ def format_summary(info: dict) -> str:
     for row in info["layers"]:
         shape = "×".join(map(str, row["output"]))
         lines.append(f"{row['layer']:<28}{row['type']:<20}{shape:>20}{row['parameters']:>14,}")
-    lines += ["-" * 82, f"{'total parameters':<68}{info['parameters']:>14,}"]
+    lines += ["-" * 82, f"{'total parameters':<68}{info['parameters']:>14,}",
+              f"{'multiply-adds per image':<68}{info['macs']:>14,}"]
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from .config import Config, dump_config, load_config
 from .data.module import ClassificationData
 from .errors import ModelError, RunError
 from .hardware import resolve_accelerator, resolve_precision
+from .summary import macs_per_image
 from .models import create_model
 from .runs import CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, new_run_dir, write_history
 from .tasks.classify import ClassifyTask
@@ -57,7 +58,8 @@ class HistoryWriter(Checkpoint):
         row = {"epoch": trainer.current_epoch + 1}
         for name in ("train_loss", "train_top1", "val_loss", "val_top1"):
             row[name] = float(metrics[name]) if name in metrics else float("nan")
-        row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        lr = getattr(pl_module, "epoch_lr", None)
+        row["lr"] = lr if lr is not None else trainer.optimizers[0].param_groups[0]["lr"]
         row["seconds"] = time.perf_counter() - self._start
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
         if trainer.is_global_zero:
@@ -79,8 +81,11 @@ class ResumeHint(L.Callback):
             log.warning("interrupted; continue with: lienzo train --resume %s", self.run_dir)
 
 
-def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(), **overrides) -> L.Trainer:
-    """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress."""
+def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(), macs_per_image: float | None = None,
+                  **overrides) -> L.Trainer:
+    """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress.
+
+    `macs_per_image` (the model's size) lets precision auto keep tiny models in fp32 on the CPU."""
     tcfg = cfg.trainer
     monitor = tcfg.monitor if has_val else "train_loss"
     mode = "max" if monitor.endswith("top1") else "min"
@@ -100,7 +105,7 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
         devices=tcfg.devices,
         num_nodes=tcfg.num_nodes,
         strategy=tcfg.strategy,
-        precision=resolve_precision(tcfg.precision, tcfg.accelerator),
+        precision=resolve_precision(tcfg.precision, tcfg.accelerator, macs_per_image),
         max_epochs=tcfg.max_epochs,
         callbacks=callbacks,
         logger=False,
@@ -164,7 +169,8 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     if not _is_launcher_child():
         atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
         os.environ["LIENZO_RUN_DIR"] = str(run_dir)
-    trainer = build_trainer(cfg, run_dir, has_val=data.val_arrays is not None)
+    trainer = build_trainer(cfg, run_dir, has_val=data.val_arrays is not None,
+                            macs_per_image=macs_per_image(task.model, data.input_shape))
     log.info("training %s on %s (%s), run folder %s", cfg.model.arch, trainer.strategy.root_device,
              trainer.precision, run_dir)
     try:

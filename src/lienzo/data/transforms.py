@@ -28,6 +28,29 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - mean) / std
 
 
+class Normalizer:
+    """uint8 (or [0, 1] float) batch → (x/255 − mean)/std as one fused multiply-add, with the
+    per-channel scale and shift cached per device and dtype (this runs on every batch)."""
+
+    def __init__(self, mean, std):
+        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+        self._cache: dict = {}
+
+    def _coefficients(self, x: torch.Tensor, unit: float):
+        key = (x.device, unit)
+        if key not in self._cache:
+            std = torch.tensor(self.std, dtype=torch.float32)
+            scale = (unit / std).view(1, -1, 1, 1)
+            shift = (-torch.tensor(self.mean, dtype=torch.float32) / std).view(1, -1, 1, 1)
+            self._cache[key] = (scale.to(x.device), shift.to(x.device))
+        return self._cache[key]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        unit = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
+        scale, shift = self._coefficients(x, unit)
+        return torch.addcmul(shift, x.float(), scale)
+
+
 def random_flip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
     flip = torch.rand(x.shape[0], device=x.device) < p
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
@@ -109,6 +132,11 @@ class BatchAugment:
         self.preset = preset
         self.flip = flip
         self.erasing = (0.5 if preset == "strong" else 0.0) if erasing is None else erasing
+
+    @property
+    def active(self) -> bool:
+        """False when the preset changes nothing (then the caller can skip it)."""
+        return self.preset != "none" or self.erasing > 0
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         level = PRESETS.index(self.preset)

@@ -1,0 +1,45 @@
+"""The training step's own decisions: schedules stepped by the task, precision chosen per model size."""
+
+import csv
+
+import pytest
+
+from lienzo import load_config, train
+from lienzo.hardware import CPU_BF16_MIN_MACS, cpu_has_fast_bf16, resolve_precision
+from lienzo.models import create_model
+from lienzo.summary import macs_per_image
+from tests.helpers import write_idx_dataset
+
+
+def test_macs_per_image_is_the_lecture_arithmetic():
+    # conv 5x5x6 on 28x28 → 24x24x6, each output 25 MACs; conv 5x5x16 on 12x12x6 → 8x8x16, 150 MACs each;
+    # dense 256→50 and 50→10.
+    expected = 24 * 24 * 6 * 25 + 8 * 8 * 16 * 150 + 256 * 50 + 50 * 10
+    model = create_model("basenet", num_classes=10, in_chans=1, input_size=(28, 28))
+    assert macs_per_image(model, (1, 28, 28)) == expected == 253_300
+    assert model.training  # measuring leaves the mode as it was
+
+
+def test_precision_auto_keeps_tiny_models_in_fp32_on_the_cpu():
+    assert resolve_precision("auto", "cpu", 253_300) == "32-true"
+    big = resolve_precision("auto", "cpu", CPU_BF16_MIN_MACS * 4)
+    assert big == ("bf16-mixed" if cpu_has_fast_bf16() else "32-true")
+    assert resolve_precision("bf16", "cpu", 10) == "bf16-mixed"  # an explicit choice is kept
+    assert resolve_precision("32", "cpu", 1e12) == "32-true"
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("step", [0.1, 0.05, 0.025]),   # StepLR(step_size=1, gamma=0.5), stepped once per epoch
+    ("none", [0.1, 0.1, 0.1]),
+])
+def test_epoch_schedules_are_stepped_once_per_epoch(tmp_path, schedule, expected):
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    cfg = load_config("configs/fashion_basenet.yaml", [
+        f"data.root={root}", "data.batch_size=16", "trainer.max_epochs=3", "trainer.progress=false",
+        f"run.dir={tmp_path / 'runs'}", "optim.lr=0.1", f"optim.schedule={schedule}", "optim.step_size=1",
+        "optim.gamma=0.5",
+    ])
+    run = train(cfg)
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["lr"]) for r in rows] == pytest.approx(expected)
