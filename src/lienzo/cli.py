@@ -62,7 +62,49 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=20)
     b.add_argument("--warmup", type=int, default=3)
     b.add_argument("overrides", nargs="*", help="key=value overrides (trainer.*, model.*)")
+
+    p = verbs.add_parser("features", help="deep features of a data source (HDF5)")
+    feature_verbs = p.add_subparsers(dest="features_verb", required=True, metavar="WHAT")
+    f = feature_verbs.add_parser("extract", help="backbone + layer + data source -> features.h5")
+    f.add_argument("backbone", help="torchvision name (vgg19, resnet50, ...) or a lienzo run folder")
+    f.add_argument("overrides", nargs="*", help="data.* keys naming the source, e.g. data.name=folder data.root=DIR")
+    f.add_argument("--layer", default="penultimate", help="alias (fc6, fc7, pool5, penultimate, logits) or module name")
+    f.add_argument("--weights", help="local .pth/.safetensors file, torchvision weights name in the hub cache, or run")
+    f.add_argument("--config", help="YAML whose data section names the source")
+    f.add_argument("--out", required=True, help="the .h5 file to write (never overwritten)")
+    f.add_argument("--batch-size", type=int, default=64)
+    f.add_argument("--precision", choices=("auto", "32", "bf16", "16"), default="auto")
+    f.add_argument("--no-progress", action="store_true")
+
+    p = verbs.add_parser("svm", help="SVM on deep features, chosen by cross-validation")
+    svm_verbs = p.add_subparsers(dest="svm_verb", required=True, metavar="WHAT")
+    f = svm_verbs.add_parser("fit", help="GridSearchCV over kernel, C, gamma on the training features")
+    f.add_argument("features")
+    f.add_argument("--out", default="runs/svm", help="model folder (a new name if taken)")
+    f.add_argument("--kernels", default="linear,rbf,poly,sigmoid")
+    f.add_argument("--C", default="0.01,0.1,1,10,100", help="comma-separated values of C")
+    f.add_argument("--gamma", default="scale,1e-4,1e-3,1e-2")
+    f.add_argument("--folds", type=int, default=5)
+    f.add_argument("--no-standardize", action="store_true")
+    f.add_argument("--linear-svc", action="store_true", help="LinearSVC (fast for many samples) instead of SVC")
+    f.add_argument("--probability", action="store_true", help="Platt probabilities (cross-entropy in metrics)")
+    f.add_argument("--jobs", type=int, default=-1)
+    f.add_argument("--max-train", type=int, help="fit on a stratified sample of this many training features")
+    e = svm_verbs.add_parser("evaluate", help="metrics.json schema for the SVM on a features split")
+    e.add_argument("model")
+    e.add_argument("features")
+    e.add_argument("--split", default="test")
+
+    p = verbs.add_parser("tsne", help="2-D t-SNE map of a features file, coloured by class")
+    p.add_argument("features")
+    p.add_argument("--out", help="PNG path (default: next to the features file)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--max-points", type=int, default=3000)
     return parser
+
+
+def _gamma(text: str):
+    return [v if v in ("scale", "auto") else float(v) for v in text.split(",")]
 
 
 def _quiet_frameworks(debug: bool) -> None:
@@ -129,6 +171,43 @@ def run(args: argparse.Namespace) -> int:
         result = bench_train(args.arch, args.batch_size, args.input, args.precision, args.steps, args.warmup,
                              overrides=args.overrides)
         print(json.dumps(result))
+        return 0
+    if args.verb == "features":
+        from .config import config_from_dict, load_config
+        from .transfer.features import extract_features
+
+        cfg = load_config(args.config, args.overrides) if args.config else config_from_dict({}, args.overrides)
+        out = extract_features(args.backbone, args.layer, cfg.data, args.out, weights=args.weights,
+                               batch_size=args.batch_size, precision=args.precision, progress=not args.no_progress)
+        print(out)
+        return 0
+    if args.verb == "svm":
+        from .transfer.svm import evaluate_svm, fit_svm
+
+        if args.svm_verb == "fit":
+            try:
+                c_values = [float(v) for v in args.C.split(",")]
+                gamma = _gamma(args.gamma)
+            except ValueError as err:
+                raise ConfigError(f"--C/--gamma: {err}") from None
+            out = fit_svm(args.features, args.out, kernels=args.kernels.split(","), C=c_values, gamma=gamma,
+                          folds=args.folds, standardize=not args.no_standardize, linear_svc=args.linear_svc,
+                          probability=args.probability, n_jobs=args.jobs,
+                          max_train=args.max_train)
+            from .runs import read_json
+
+            params = read_json(out / "params.json")
+            print(f"best {params['best_params']}  CV top-1 {100 * params['cv_score']:.2f} % "
+                  f"({params['folds']} folds) -> {out}")
+            return 0
+        result, path = evaluate_svm(args.model, args.features, args.split)
+        print(f"{args.split}: top-1 {100 * result['top1']:.2f} %  top-5 {100 * result['top5']:.2f} %  "
+              f"({result['count']} images) -> {path}")
+        return 0
+    if args.verb == "tsne":
+        from .transfer.tsne import tsne
+
+        print(tsne(args.features, args.out, args.split, args.max_points))
         return 0
     raise AssertionError(args.verb)
 

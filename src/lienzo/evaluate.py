@@ -20,7 +20,7 @@ from .errors import DataError, ModelError, RunError
 from .hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from .metrics.classification import classification_metrics
 from .models import create_model
-from .runs import CONFIG_FILE, METRICS_FILE, checkpoint_path, read_history, write_json
+from .runs import CONFIG_FILE, METRICS_FILE, checkpoint_path, read_history, unique_path, write_json
 from .summary import macs_per_image
 
 log = logging.getLogger("lienzo")
@@ -161,12 +161,6 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test") ->
     result = evaluate_arrays(loaded, arrays, cfg)
     result.pop("_logits")
     result.update(split=split, data=cfg.to_dict()["data"], checkpoint=str(loaded.path))
-    out_dir = run_dir / "evaluations"
-    out_dir.mkdir(exist_ok=True)
-    stem, n = f"{cfg.data.name}-{split}", 1
-    path = out_dir / f"{stem}.json"
-    while path.exists():
-        n += 1
-        path = out_dir / f"{stem}-{n}.json"
+    path = unique_path(run_dir / "evaluations", f"{cfg.data.name}-{split}")
     write_json(path, result)
     return result, path

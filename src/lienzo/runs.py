@@ -104,6 +104,17 @@ def new_run_dir(base: str | Path, name: str) -> Path:
     return candidate
 
 
+def unique_path(folder: str | Path, stem: str, suffix: str = ".json") -> Path:
+    """folder/stem.suffix, or stem-2, stem-3, ... when taken: results are never overwritten."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path, n = folder / f"{stem}{suffix}", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}{suffix}"
+    return path
+
+
 def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
     """best.ckpt (or last.ckpt) of a run folder; a checkpoint file given directly is returned as is."""
     run_dir = Path(run_dir)

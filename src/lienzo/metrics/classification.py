@@ -21,9 +21,12 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.T
     return target_rank(logits, targets) < min(k, logits.shape[1])
 
 
-def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_names: list[str]) -> dict:
+def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_names: list[str],
+                           cross_entropy: bool = True) -> dict:
     """Everything metrics.json holds for one split.
 
+    `logits` may be any scores whose ranking means something (an SVM's decision values); pass
+    cross_entropy=False when they are not log-probabilities up to a constant, and it is reported as None.
     top1/top5 are fractions in [0, 1]; cross_entropy is the mean negative log-likelihood in nats;
     per_class maps each class name to its own top1, top5, cross_entropy and count;
     confusion[i][j] counts images of true class i predicted as class j.
@@ -33,7 +36,8 @@ def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_na
     rank = target_rank(logits, targets)
     top1, top5 = (rank == 0).double(), (rank < min(5, num_classes)).double()
     predicted = logits.argsort(dim=1, descending=True, stable=True)[:, 0]
-    losses = F.cross_entropy(logits, targets, reduction="none").double()
+    losses = (F.cross_entropy(logits, targets, reduction="none").double() if cross_entropy
+              else torch.full((len(targets),), float("nan"), dtype=torch.float64))
     counts = torch.bincount(targets, minlength=num_classes)
     per_sum = {name: torch.zeros(num_classes, dtype=torch.float64).index_add_(0, targets, values)
                for name, values in (("top1", top1), ("top5", top5), ("cross_entropy", losses))}
@@ -41,13 +45,18 @@ def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_na
     per_class = {}
     for i, name in enumerate(class_names):
         n = int(counts[i])
-        per_class[name] = {key: (float(per_sum[key][i] / n) if n else None) for key in per_sum}
+        per_class[name] = {key: (_finite(per_sum[key][i] / n) if n else None) for key in per_sum}
         per_class[name]["count"] = n
     return {
         "count": int(len(targets)),
         "top1": float(top1.mean()),
         "top5": float(top5.mean()),
-        "cross_entropy": float(losses.mean()),
+        "cross_entropy": _finite(losses.mean()),
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if value == value else None  # NaN (no probabilities) → None in JSON

@@ -102,3 +102,19 @@ def plot_predictions(images: torch.Tensor, labels: torch.Tensor, logits: torch.T
         lines = [f"{100 * float(p):5.1f}% {class_names[int(c)]}" for p, c in zip(top_p[index], top_i[index])]
         ax_txt.text(0, 0.5, "\n".join(lines), fontsize=7, va="center", family="monospace")
     return _save(fig, path)
+
+
+def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path, title: str) -> Path:
+    """A 2-D scatter coloured by class, with a legend (the thesis's Figure 5.1)."""
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    cmap = plt.get_cmap("tab20" if len(class_names) > 10 else "tab10")
+    for c, name in enumerate(class_names):
+        mask = labels == c
+        if mask.any():
+            ax.scatter(points[mask, 0], points[mask, 1], s=6, color=cmap(c % cmap.N), label=name, alpha=0.8)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if len(class_names) <= 40:
+        ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _save(fig, Path(path))

@@ -1,0 +1,103 @@
+"""Pretrained backbones from local files only, layer aliases, adaptation to other heads and inputs."""
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import save_file
+
+from lienzo.errors import ConfigError, ModelError
+from lienzo.transfer.backbones import FeatureExtractor, load_backbone
+
+
+@pytest.fixture(scope="module")
+def resnet18_state():
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None).state_dict()
+
+
+def _same(model, state):
+    return all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+
+
+def test_weights_from_local_pth_and_safetensors(tmp_path, resnet18_state):
+    pth, st = tmp_path / "r18.pth", tmp_path / "r18.safetensors"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in resnet18_state.items()}}, pth)  # DDP-style wrapping
+    save_file({k: v.contiguous() for k, v in resnet18_state.items()}, str(st))
+    for path in (pth, st):
+        backbone = load_backbone("resnet18", str(path))
+        assert _same(backbone.model, resnet18_state)
+        assert len(backbone.class_names) == 1000 and backbone.class_names[0] == "tench"
+        assert not backbone.model.training
+
+
+def test_weights_name_from_the_torch_hub_cache(tmp_path, monkeypatch, resnet18_state):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        with pytest.raises(ModelError, match=r"resnet18-f37072fd\.pth in .*hub/checkpoints"):
+            load_backbone("resnet18", "IMAGENET1K_V1")
+        (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+        torch.save(resnet18_state, tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+        backbone = load_backbone("resnet18", "IMAGENET1K_V1")
+    finally:
+        torch.hub._hub_dir = None  # back to $TORCH_HOME/hub
+    assert _same(backbone.model, resnet18_state)
+    p = backbone.preprocess
+    assert (p.resize, p.crop, p.mean) == (256, 224, [0.485, 0.456, 0.406])
+    assert backbone.class_names[-1] == "toilet tissue"
+    with pytest.raises(ConfigError, match="not a weights name of resnet18"):
+        load_backbone("resnet18", "IMAGENET1K_V9")
+
+
+def test_mismatched_weights_and_unknown_backbones_are_clear_errors(tmp_path, resnet18_state):
+    path = tmp_path / "r18.pth"
+    torch.save(resnet18_state, path)
+    with pytest.raises(ModelError, match="do not match ResNet"):
+        load_backbone("resnet34", str(path))
+    with pytest.raises(ModelError, match="not found"):
+        load_backbone("resnet18", str(tmp_path / "missing.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a readable weights file"):
+        load_backbone("resnet18", str(tmp_path / "junk.pth"))
+    with pytest.raises(ConfigError, match=r"did you mean resnet50"):
+        load_backbone("resnet5O")
+
+
+def test_other_class_and_channel_counts_adapt_head_and_first_conv(tmp_path, resnet18_state):
+    path = tmp_path / "r18.pth"
+    torch.save(resnet18_state, path)
+    backbone = load_backbone("resnet18", str(path), num_classes=7, in_chans=1)
+    model = backbone.model
+    assert model.fc.out_features == 7 and model.fc.in_features == 512
+    assert torch.allclose(model.conv1.weight, resnet18_state["conv1.weight"].sum(1, keepdim=True))
+    assert torch.equal(model.layer1[0].conv1.weight, resnet18_state["layer1.0.conv1.weight"])
+    assert backbone.class_names is None and backbone.preprocess.channels == 1 and len(backbone.notes) == 2
+    assert model(torch.zeros(2, 1, 64, 64)).shape == (2, 7)
+
+
+def _stem_l2(m, x):
+    return m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x))))))
+
+
+@pytest.mark.parametrize("arch, layer, reference", [
+    ("vgg11", "fc7", lambda m, x: m.classifier[:5](torch.flatten(m.avgpool(m.features(x)), 1))),
+    ("vgg11", "fc6", lambda m, x: m.classifier[:2](torch.flatten(m.avgpool(m.features(x)), 1))),
+    ("vgg11", "pool5", lambda m, x: m.features(x).flatten(1)),
+    ("alexnet", "fc7", lambda m, x: m.classifier[:6](torch.flatten(m.avgpool(m.features(x)), 1))),
+    ("resnet18", "penultimate", lambda m, x: torch.flatten(m.avgpool(m.layer4(m.layer3(_stem_l2(m, x)))), 1)),
+    ("resnet18", "layer2", lambda m, x: _stem_l2(m, x).flatten(1)),
+    ("resnet18", "logits", lambda m, x: m(x)),
+])
+def test_layer_aliases_give_that_layers_activations(arch, layer, reference):
+    torch.manual_seed(0)
+    backbone = load_backbone(arch)
+    x = torch.randn(2, 3, 224, 224) if arch != "resnet18" else torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        got = FeatureExtractor(backbone, layer)(x)
+        want = reference(backbone.model, x)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+
+
+def test_unknown_layer_lists_what_exists():
+    with pytest.raises(ConfigError, match=r"layer 'fc9' does not exist in vgg16.*aliases: pool5, fc6, fc7, fc8"):
+        FeatureExtractor(load_backbone("vgg16"), "fc9")
