@@ -41,6 +41,16 @@ class ModelConfig:
     arch: str = "basenet"
     dropout: float | None = None  # None = the architecture's default
     variant: str = "auto"  # auto, small or imagenet: stem/layout; auto picks small for inputs under 64 px
+    pretrained: str | None = None  # weights to start from: a .pth/.safetensors file, a torchvision weights
+    # name found in $TORCH_HOME/hub/checkpoints (IMAGENET1K_V1), or a lienzo run folder
+
+
+@dataclass
+class FinetuneConfig:
+    # Each group: {pattern: "layer4.*", lr: 1.0e-4, freeze: false, reinit: false}; a parameter belongs to the
+    # first group whose pattern (fnmatch, on module or parameter names) matches it; the rest use optim.lr.
+    groups: list[Any] | None = None
+    unfreeze_after: int = 0  # gradual unfreezing: only the last layer trains for this many epochs
 
 
 @dataclass
@@ -86,6 +96,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict:
@@ -209,6 +220,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"data.image_size: expected [H, W], got {cfg.data.image_size}")
     if cfg.data.random_erasing is not None and not 0 <= cfg.data.random_erasing <= 1:
         raise ConfigError(f"data.random_erasing: must be a probability, got {cfg.data.random_erasing}")
+    if cfg.finetune.groups:
+        from .transfer.finetune import parse_groups
+
+        parse_groups(cfg.finetune.groups)
+    if cfg.finetune.unfreeze_after < 0:
+        raise ConfigError(f"finetune.unfreeze_after: must be >= 0, got {cfg.finetune.unfreeze_after}")
     if cfg.data.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.data.channels}")
 

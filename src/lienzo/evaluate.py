@@ -19,7 +19,6 @@ from .data.transforms import Normalizer
 from .errors import DataError, ModelError, RunError
 from .hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from .metrics.classification import classification_metrics
-from .models import create_model
 from .runs import CONFIG_FILE, METRICS_FILE, checkpoint_path, read_history, unique_path, write_json
 from .summary import macs_per_image
 
@@ -45,9 +44,9 @@ def load_run(run: str | Path, which: str = "best") -> LoadedRun:
         raise RunError(f"{path}: not a lienzo checkpoint (no saved configuration)")
     cfg = config_from_dict(hp["config"])
     channels, height, width = hp["input_shape"]
-    model = create_model(cfg.model.arch, num_classes=len(hp["class_names"]), in_chans=channels,
-                         input_size=(height, width), dropout=cfg.model.dropout,
-                         **({"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}))
+    from .train import build_model
+
+    model = build_model(cfg, len(hp["class_names"]), (channels, height, width), load_weights=False)
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state)
@@ -125,6 +124,8 @@ def finalize_run(run_dir: Path, cfg: Config, data: ClassificationData, precision
             result = evaluate_arrays(loaded, arrays, cfg)
             logits[split] = result.pop("_logits")
             metrics[split] = result
+    if cfg.model.pretrained:
+        metrics["weight_movement"] = _weight_movement(cfg, loaded)
     write_json(run_dir / METRICS_FILE, metrics)
     write_report(run_dir, cfg, metrics, history, data, logits)
     for split in ("val", "test"):
@@ -133,6 +134,15 @@ def finalize_run(run_dir: Path, cfg: Config, data: ClassificationData, precision
                      100 * metrics[split]["top5"], metrics[split]["cross_entropy"])
     log.info("report: %s", (run_dir / "report.html").resolve())
     return metrics
+
+
+def _weight_movement(cfg: Config, loaded: LoadedRun) -> dict[str, float]:
+    from .train import build_model
+    from .transfer.finetune import weight_movement
+
+    reference = build_model(cfg, len(loaded.class_names), loaded.input_shape, load_weights=True)
+    new = tuple(f"{name}." for name in getattr(reference, "lienzo_new_layers", []))
+    return weight_movement(loaded.model, {k: v for k, v in reference.state_dict().items() if not k.startswith(new)})
 
 
 def _best_epoch(history: list[dict], monitor: str) -> int | None:

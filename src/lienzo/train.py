@@ -18,11 +18,11 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .config import Config, dump_config, load_config
 from .data.module import ClassificationData
-from .errors import ModelError, RunError
+from .errors import ConfigError, ModelError, RunError
 from .hardware import resolve_accelerator, resolve_precision
-from .summary import macs_per_image
 from .models import create_model
 from .runs import CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, new_run_dir, write_history
+from .summary import macs_per_image
 from .tasks.classify import ClassifyTask
 
 log = logging.getLogger("lienzo")
@@ -130,11 +130,39 @@ def configure_threads(cfg: Config) -> None:
         torch.set_num_threads(cfg.trainer.threads)
 
 
-def build_task(cfg: Config, data: ClassificationData) -> ClassifyTask:
-    channels, height, width = data.input_shape
-    model = create_model(cfg.model.arch, num_classes=len(data.class_names), in_chans=channels,
-                         input_size=(height, width), dropout=cfg.model.dropout,
-                         **({"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}))
+def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool = True) -> torch.nn.Module:
+    """The network `model.*` describes; with `model.pretrained`, started from those weights (when
+    load_weights), its last layer and first convolution adapted to the data's classes and channels."""
+    channels, height, width = input_shape
+    pretrained = cfg.model.pretrained
+    kwargs = {"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}
+    if pretrained is None or (not load_weights and Path(pretrained).is_dir()):
+        return create_model(cfg.model.arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
+                            dropout=cfg.model.dropout, **kwargs)
+    from .transfer.backbones import TORCHVISION_BACKBONES, adapt_input, load_backbone, load_matching
+
+    if Path(pretrained).is_dir():  # a lienzo run: its architecture, its weights, a new head
+        backbone = load_backbone(pretrained, num_classes=num_classes)
+        if backbone.name != cfg.model.arch:
+            raise ConfigError(f"model.pretrained: {pretrained} is a {backbone.name}, but model.arch is {cfg.model.arch}")
+        adapt_input(backbone.model, channels)
+        return backbone.model
+    if cfg.model.arch in TORCHVISION_BACKBONES:
+        return load_backbone(cfg.model.arch, pretrained if load_weights else None, num_classes, channels).model
+    model = create_model(cfg.model.arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
+                         dropout=cfg.model.dropout, **kwargs)
+    if load_weights:
+        load_matching(model, pretrained)
+    return model
+
+
+def build_task(cfg: Config, data: ClassificationData, load_weights: bool = True) -> ClassifyTask:
+    # Training mode: pretrained backbones arrive in eval mode, and Lightning keeps the mode it finds.
+    model = build_model(cfg, len(data.class_names), data.input_shape, load_weights).train()
+    if cfg.finetune.groups:
+        from .transfer.finetune import parse_groups, prepare
+
+        prepare(model, parse_groups(cfg.finetune.groups), cfg.run.seed)
     return ClassifyTask(model, cfg.to_dict(), data.class_names, data.input_shape, data.mean, data.std)
 
 

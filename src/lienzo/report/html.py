@@ -55,6 +55,9 @@ def write_report(run_dir: Path, cfg, metrics: dict, history: list[dict], data=No
             figures.append((f"Predictions ({split}): right, then wrong",
                             plots.plot_predictions(arrays.images, arrays.labels, logits[split], names,
                                                    plot_dir / "predictions.png").name))
+    if metrics.get("weight_movement"):
+        figures.append(("How far each layer moved from the pretrained weights",
+                        plots.plot_weight_movement(metrics["weight_movement"], plot_dir / "weight_movement.png").name))
     cards = [("epochs", str(metrics.get("epochs", "–"))),
              ("train time", f"{metrics.get('train_seconds', 0) / 60:.1f} min")]
     for s in ("val", "test"):

@@ -118,3 +118,16 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str
     if len(class_names) <= 40:
         ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _save(fig, Path(path))
+
+
+def plot_weight_movement(movement: dict[str, float], path: Path) -> Path:
+    """Sum of squared differences from the pretrained weights per layer, input to output (thesis Fig. D.5)."""
+    names, values = list(movement), list(movement.values())
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(names) + 2), 3.8))
+    ax.bar(range(len(names)), values, color="#4c72b0")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("Σ (w − w_pretrained)²")
+    ax.set_yscale("log" if values and max(values) > 100 * max(min(v for v in values if v > 0) if any(values) else 1, 1e-12) else "linear")
+    ax.set_title("weight movement per layer", fontsize=10)
+    return _save(fig, Path(path))

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.transforms import BatchAugment, Normalizer
+from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, set_trainable
+from ..transfer.finetune import param_groups as finetune_param_groups
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -24,7 +26,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         if not param.requires_grad:
             continue
         (no_decay if param.ndim <= 1 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+            if g["params"]]
 
 
 def build_optimizer(params, optim_cfg) -> torch.optim.Optimizer:
@@ -59,6 +62,10 @@ class ClassifyTask(L.LightningModule):
         self.automatic_optimization = False
         self._schedule_interval = "none"
         self.epoch_lr: float | None = None
+        finetune = config.get("finetune") or {}
+        self.ft_groups = parse_groups(finetune.get("groups"))
+        self.unfreeze_after = int(finetune.get("unfreeze_after") or 0)
+        self._ft_owner = assign(model, self.ft_groups) if (self.ft_groups or self.unfreeze_after) else None
 
     # -- batches -------------------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
@@ -66,6 +73,7 @@ class ClassifyTask(L.LightningModule):
         training = self.trainer is not None and self.trainer.training
         if training and self._seeded_epoch != self.current_epoch:
             self._seed_epoch()
+            self._apply_unfreezing()
         if training and self.augment.active:
             x = self.augment.erase(self.normalizer(self.augment(images)))
         else:
@@ -129,6 +137,18 @@ class ClassifyTask(L.LightningModule):
         random.seed(seed)
         self._seeded_epoch = self.current_epoch
 
+    def _apply_unfreezing(self) -> None:
+        # At the epoch's first batch (a resumed run skips on_train_epoch_start), like the seeding above.
+        if self._ft_owner is not None:
+            set_trainable(self.model, self.ft_groups, self._ft_owner, self.current_epoch, self.unfreeze_after)
+            frozen_norms_to_eval(self.model)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self._ft_owner is not None:
+            frozen_norms_to_eval(self.model)  # Lightning calls train() after every validation
+        return self
+
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             self._sums.clear()
@@ -154,7 +174,11 @@ class ClassifyTask(L.LightningModule):
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self):
         optim_cfg = _Attr(self.hparams.config["optim"])
-        optimizer = build_optimizer(parameter_groups(self.model, optim_cfg.weight_decay), optim_cfg)
+        if self._ft_owner is not None:
+            groups = finetune_param_groups(self.model, self.ft_groups, self._ft_owner, optim_cfg.lr, optim_cfg.weight_decay)
+        else:
+            groups = parameter_groups(self.model, optim_cfg.weight_decay)
+        optimizer = build_optimizer(groups, optim_cfg)
         schedule = optim_cfg.schedule
         # Stepped by this module (manual optimisation); Lightning still saves and restores its state.
         self._schedule_interval = {"none": "none", "step": "epoch", "plateau": "plateau"}.get(schedule, "step")
@@ -171,7 +195,7 @@ class ClassifyTask(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
         else:
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=optim_cfg.lr, total_steps=max(total, 1), pct_start=optim_cfg.warmup_fraction,
+                optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=max(total, 1), pct_start=optim_cfg.warmup_fraction,
                 cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
             )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

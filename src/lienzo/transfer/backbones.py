@@ -164,6 +164,7 @@ def adapt_head(model: nn.Module, num_classes: int) -> str | None:
     if linear.out_features == num_classes:
         return None
     _set_module(model, name, nn.Linear(linear.in_features, num_classes))
+    model.lienzo_new_layers = [*getattr(model, "lienzo_new_layers", []), name]  # no pretrained counterpart
     return f"new {name} layer for {num_classes} classes (was {linear.out_features})"
 
 
@@ -231,6 +232,22 @@ def load_backbone(arch: str, weights: str | None = None, num_classes: int | None
     backbone = Backbone(arch, model.eval(), source, preprocess, class_names, _family(arch))
     _adapt(backbone, num_classes, in_chans)
     return backbone
+
+
+def load_matching(model: nn.Module, path: str) -> list[str]:
+    """Load the tensors of a weights file whose names and shapes fit the model (e.g. all but a head for
+    another class count); an error when nothing fits. Returns the names left at their initial values."""
+    state = _read_state_dict(Path(path).expanduser())
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise ModelError(f"{path}: no tensor in the file fits {type(model).__name__} (other architecture?)")
+    model.load_state_dict(fitting, strict=False)
+    left = [k for k in own if k not in fitting]
+    if left:
+        log.info("%s: %d tensors kept their initial values (%s%s)", path, len(left), ", ".join(left[:4]),
+                 " ..." if len(left) > 4 else "")
+    return left
 
 
 def _load(model: nn.Module, state: dict, source: str):

@@ -1,0 +1,80 @@
+"""Fine-tuning groups: frozen parameters stay, re-initialised ones change, learning rates per group."""
+
+import json
+
+import pytest
+import torch
+import torchvision
+
+from lienzo import load_config, train
+from lienzo.errors import ConfigError
+from lienzo.evaluate import load_run
+from lienzo.data.module import ClassificationData
+from lienzo.train import build_task
+from tests.helpers import write_idx_dataset
+
+GROUPS = ('finetune.groups=[{pattern: "layer1.*", freeze: true}, {pattern: conv1, reinit: true, lr: 0.05},'
+          ' {pattern: "layer4.*", lr: 1.0e-4}]')
+
+
+@pytest.fixture
+def setup(tmp_path):
+    torch.manual_seed(0)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(state, tmp_path / "r18.pth")
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    base = [f"data.root={root}", "data.name=idx", "model.arch=resnet18", f"model.pretrained={tmp_path / 'r18.pth'}",
+            "data.batch_size=16", "trainer.progress=false", f"run.dir={tmp_path / 'runs'}", "optim.lr=0.01",
+            "optim.momentum=0.9", "trainer.precision=32"]
+    return state, base
+
+
+def test_groups_freeze_reinit_and_rates(setup):
+    state, base = setup
+    cfg = load_config(None, base + [GROUPS])
+    data = ClassificationData(cfg.data, 0)
+    data.setup()
+    task = build_task(cfg, data)
+    model = task.model
+    assert model.fc.out_features == 10 and model.conv1.in_channels == 1  # adapted to the 10 IDX classes, grey input
+    assert not any(p.requires_grad for p in model.layer1.parameters())
+    assert not torch.allclose(model.conv1.weight, state["conv1.weight"].sum(1, keepdim=True))  # re-initialised
+    assert torch.equal(model.layer2[0].conv1.weight, state["layer2.0.conv1.weight"])  # kept
+    optimizer = task.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert lr_of[id(model.conv1.weight)] == 0.05
+    assert lr_of[id(model.layer4[1].conv2.weight)] == 1e-4
+    assert lr_of[id(model.fc.weight)] == 0.01 and lr_of[id(model.layer2[0].bn1.weight)] == 0.01
+    assert id(model.layer1[0].conv1.weight) not in lr_of
+
+
+def test_training_leaves_frozen_layers_and_their_statistics_alone(setup):
+    state, base = setup
+    run = train(load_config(None, base + [GROUPS, "trainer.max_epochs=2"]))
+    model = load_run(run, "last").model
+    for key in ("layer1.0.conv1.weight", "layer1.1.bn2.weight", "layer1.0.bn1.running_mean", "layer1.1.bn2.running_var"):
+        assert torch.equal(model.state_dict()[key], state[key]), key  # batch norm kept in eval mode too
+    assert not torch.equal(model.state_dict()["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])
+    assert not torch.equal(model.state_dict()["layer2.0.bn1.running_mean"], state["layer2.0.bn1.running_mean"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    moved = metrics["weight_movement"]
+    assert moved["layer1.0.conv1"] == 0.0 and moved["layer4.1.conv2"] > 0 and moved["conv1"] > moved["layer4.1.conv2"]
+    assert "fc" not in moved  # a new head has no pretrained counterpart
+    assert (run / "plots" / "weight_movement.png").is_file()
+
+
+def test_gradual_unfreezing_trains_only_the_head_first(setup):
+    state, base = setup
+    run = train(load_config(None, base + ["finetune.unfreeze_after=1", "trainer.max_epochs=1"]))
+    weights = load_run(run, "last").model.state_dict()
+    assert torch.equal(weights["layer3.0.conv1.weight"], state["layer3.0.conv1.weight"])
+    assert torch.equal(weights["conv1.weight"], state["conv1.weight"].sum(1, keepdim=True))
+    assert not torch.equal(weights["fc.weight"][:, :5], torch.zeros(10, 5))
+
+
+def test_bad_groups_are_config_errors():
+    with pytest.raises(ConfigError, match=r"finetune.groups\[0\]: unknown key\(s\) rate"):
+        load_config(None, ['finetune.groups=[{pattern: "a", rate: 1}]'])
+    with pytest.raises(ConfigError, match=r"finetune.groups\[0\].lr: expected a positive number"):
+        load_config(None, ['finetune.groups=[{pattern: "a", lr: -1}]'])
