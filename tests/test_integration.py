@@ -1,5 +1,6 @@
 """End to end on the real Fashion-MNIST (Debian's dataset-fashion-mnist)."""
 
+import csv
 import json
 import os
 import signal
@@ -148,3 +149,24 @@ def test_report_renders_in_chromium(short_run, tmp_path):
     # the page drew text, tables and the plots: many distinct colours and dark pixels, not a blank page
     assert pixels.std() > 20 and (pixels.mean(2) < 100).mean() > 0.005
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
+
+
+def test_curate_score_then_filter(short_run, tmp_path, fashion_root):
+    from lienzo import curate
+
+    test = load_idx_split(fashion_root, "test", FASHION_MNIST_CLASSES)
+    for i in range(40):
+        name = FASHION_MNIST_CLASSES[int(test.labels[i])]
+        folder = tmp_path / "imgs" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(test.images[i, 0].numpy()).save(folder / f"{i}.png")
+    summary = curate.score(short_run, tmp_path / "imgs", tmp_path / "scores.csv", top_k=3)
+    assert sum(s["count"] for s in summary.values()) == 40
+    right = sum(s["top1"] * s["count"] for s in summary.values())
+    assert right >= 20 and all(s["top5"] >= s["top1"] for s in summary.values())  # chance: 4 of 40
+    with open(tmp_path / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 40 and set(rows[0]) == {"path", "true", "class1", "prob1", "class2", "prob2", "class3", "prob3"}
+    confident = sum(float(r["prob1"]) >= 0.75 for r in rows)
+    kept = curate.filter_scored(tmp_path / "scores.csv", tmp_path / "kept", min_prob=0.75)
+    assert sum(kept.values()) == confident

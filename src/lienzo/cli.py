@@ -100,6 +100,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG path (default: next to the features file)")
     p.add_argument("--split", default="train")
     p.add_argument("--max-points", type=int, default=3000)
+
+    p = verbs.add_parser("curate", help="build datasets: match names, score, filter, split")
+    curate_verbs = p.add_subparsers(dest="curate_verb", required=True, metavar="WHAT")
+    c = curate_verbs.add_parser("match", help="file names + class vocabulary -> out/<class>/")
+    c.add_argument("source")
+    c.add_argument("out")
+    c.add_argument("--vocabulary", default="imagenet", help="'imagenet' or a text file (synonyms after commas)")
+    c.add_argument("--single-word", action="store_true", help="only classes named by one word")
+    c.add_argument("--min-images", type=int, default=1)
+    c.add_argument("--copy", action="store_true", help="copy files instead of linking them")
+    c = curate_verbs.add_parser("score", help="a run's predictions over a folder -> CSV")
+    c.add_argument("run")
+    c.add_argument("folder")
+    c.add_argument("--out", required=True, help="CSV path (per-class figures go to .classes.csv beside it)")
+    c.add_argument("--top-k", type=int, default=5)
+    c = curate_verbs.add_parser("filter", help="keep scored images by confidence or class")
+    c.add_argument("scores")
+    c.add_argument("out")
+    c.add_argument("--min-prob", type=float, help="top-1 probability threshold (the GAN thesis kept >= 0.75)")
+    c.add_argument("--classes", help="comma-separated class names to keep")
+    c.add_argument("--by", choices=("predicted", "true"), default="predicted")
+    c.add_argument("--copy", action="store_true")
+    c = curate_verbs.add_parser("split", help="stratified train/val/test into folders or one .h5")
+    c.add_argument("folder")
+    c.add_argument("out", help="a folder, or a .h5 file")
+    c.add_argument("--val", type=float, default=0.1)
+    c.add_argument("--test", type=float, default=0.1)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="HDF5: resize to H W (area)")
+    c.add_argument("--channels", type=int, choices=(1, 3))
     return parser
 
 
@@ -208,6 +238,30 @@ def run(args: argparse.Namespace) -> int:
         from .transfer.tsne import tsne
 
         print(tsne(args.features, args.out, args.split, args.max_points))
+        return 0
+    if args.verb == "curate":
+        from . import curate
+
+        if args.curate_verb == "match":
+            counts = curate.match(args.source, args.vocabulary, args.out, single_word=args.single_word,
+                                  min_images=args.min_images, copy=args.copy)
+        elif args.curate_verb == "score":
+            summary = curate.score(args.run, args.folder, args.out, args.top_k)
+            for name, s in summary.items():
+                print(f"{name:<30} {s['count']:>6}  top-1 {100 * s['top1']:6.2f} %  top-5 {100 * s['top5']:6.2f} %  "
+                      f"cross-entropy {s['cross_entropy']:.3f}")
+            print(args.out)
+            return 0
+        elif args.curate_verb == "filter":
+            classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+            counts = curate.filter_scored(args.scores, args.out, min_prob=args.min_prob, classes=classes, by=args.by,
+                                          copy=args.copy)
+        else:
+            counts = curate.split(args.folder, args.out, val=args.val, test=args.test, seed=args.seed,
+                                  image_size=tuple(args.size) if args.size else None, channels=args.channels)
+        for name, n in counts.items():
+            print(f"{name:<30} {n:>6}")
+        print(f"{'total':<30} {sum(counts.values()):>6}")
         return 0
     raise AssertionError(args.verb)
 

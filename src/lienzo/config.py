@@ -21,7 +21,7 @@ from .errors import ConfigError, did_you_mean
 
 @dataclass
 class DataConfig:
-    name: str = "fashion_mnist"  # fashion_mnist, mnist, kmnist, idx, cifar10, cifar100, folder, hdf5, digits
+    name: str = "fashion_mnist"  # fashion_mnist, mnist, kmnist, idx, cifar10, cifar100, folder, hdf5, cub
     root: str | None = None  # folder or file of the data; None = the source's default location
     val_fraction: float = 0.1  # stratified, seeded hold-out from the training split (the practice's 10 %)
     batch_size: int = 32  # the practice's batch size

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..errors import ConfigError, DataError, did_you_mean
 from .arrays import ImageArrays
 from .cifar import load_cifar
+from .cub import load_cub
 from .folders import load_folder
 from .hdf5 import load_hdf5
 from .idx import CLASS_NAMES, DEFAULT_ROOTS, load_idx_split
@@ -52,6 +53,14 @@ def _folder(data_cfg):
     return load_folder(root, **kwargs), None
 
 
+def _cub(data_cfg):
+    if data_cfg.root is None:
+        raise ConfigError("data.root: set it to the CUB_200_2011 folder (images.txt, classes.txt, images/ ...)")
+    size = _image_size(data_cfg) or (224, 224)
+    channels = data_cfg.channels or 3
+    return load_cub(data_cfg.root, "train", size, channels), load_cub(data_cfg.root, "test", size, channels)
+
+
 def _hdf5(data_cfg):
     if data_cfg.root is None:
         raise ConfigError("data.root: set it to the .h5 file")
@@ -67,6 +76,7 @@ SOURCES = {
     "cifar100": _cifar(100),
     "folder": _folder,
     "hdf5": _hdf5,
+    "cub": _cub,
 }
 
 
