@@ -157,7 +157,7 @@ def test_curate_score_then_filter(short_run, tmp_path, fashion_root):
     test = load_idx_split(fashion_root, "test", FASHION_MNIST_CLASSES)
     for i in range(40):
         name = FASHION_MNIST_CLASSES[int(test.labels[i])]
-        folder = tmp_path / "imgs" / name
+        folder = tmp_path / "imgs" / curate.safe_folder_name(name)  # T-shirt/top → T-shirt_top
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(test.images[i, 0].numpy()).save(folder / f"{i}.png")
     summary = curate.score(short_run, tmp_path / "imgs", tmp_path / "scores.csv", top_k=3)

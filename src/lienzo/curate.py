@@ -110,7 +110,7 @@ def match(source: str | Path, vocabulary, out: str | Path, *, single_word: bool 
         raise DataError(f"{source}: no file name matched a class of the vocabulary"
                         + (f" with at least {min_images} images" if by_class else ""))
     for name, paths in kept.items():
-        folder = out / _safe(name)
+        folder = out / safe_folder_name(name)
         folder.mkdir(parents=True, exist_ok=True)
         for path in paths:
             target = folder / path.name
@@ -123,7 +123,7 @@ def match(source: str | Path, vocabulary, out: str | Path, *, single_word: bool 
     return {name: len(paths) for name, paths in kept.items()}
 
 
-def _safe(name: str) -> str:
+def safe_folder_name(name: str) -> str:
     return re.sub(r"[/\\\0]", "_", name)
 
 
@@ -139,6 +139,7 @@ def score(run: str | Path, folder: str | Path, out: str | Path, top_k: int = 5, 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{folder}: no images")
+    by_folder = {safe_folder_name(n): n for n in loaded.class_names}  # 'T-shirt/top' lives in folder 'T-shirt_top'
     rows, per_class = [], defaultdict(lambda: {"count": 0, "top1": 0.0, "top5": 0.0, "cross_entropy": 0.0})
     for start in range(0, len(files), batch_size):
         chunk, images = [], []
@@ -154,7 +155,7 @@ def score(run: str | Path, folder: str | Path, out: str | Path, top_k: int = 5, 
         probs = logits.softmax(1)
         top_p, top_i = probs.topk(min(top_k, probs.shape[1]), 1)
         for r, path in enumerate(chunk):
-            true = path.parent.name if path.parent != folder else ""
+            true = by_folder.get(path.parent.name, path.parent.name) if path.parent != folder else ""
             row = {"path": str(path), "true": true}
             for k in range(top_p.shape[1]):
                 row[f"class{k + 1}"] = loaded.class_names[int(top_i[r, k])]
@@ -198,7 +199,7 @@ def filter_scored(scores: str | Path, out: str | Path, *, min_prob: float | None
             continue
         if classes is not None and name not in classes:
             continue
-        target = out / _safe(name) / Path(row["path"]).name
+        target = out / safe_folder_name(name) / Path(row["path"]).name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(row["path"], target) if copy else os.symlink(Path(row["path"]).resolve(), target)
         counts[name] += 1
@@ -244,7 +245,7 @@ def split(folder: str | Path, out: str | Path, *, val: float = 0.1, test: float 
     else:
         for part, index in parts.items():
             for i in index.tolist():
-                target = out / part / _safe(names[int(labels[i])]) / Path(paths[i]).name
+                target = out / part / safe_folder_name(names[int(labels[i])]) / Path(paths[i]).name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.symlink(Path(paths[i]).resolve(), target)
             counts[part] = len(index)
