@@ -22,6 +22,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from ..data.transforms import Normalizer
 from ..errors import ConfigError, ModelError, did_you_mean
 
 log = logging.getLogger("lienzo")
@@ -52,6 +53,9 @@ class Preprocess:
     crop: int | None = 224
     size: tuple[int, int] | None = None
 
+    def __post_init__(self):
+        self._normalizer = Normalizer(self.mean, self.std)  # the same fused, cached op training uses
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -75,9 +79,7 @@ class Preprocess:
                 x = F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
             top, left = (new[0] - self.crop) // 2, (new[1] - self.crop) // 2
             x = x[..., top : top + self.crop, left : left + self.crop]
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        return ((x - mean) / std).contiguous()
+        return self._normalizer(x.contiguous())
 
 
 @dataclass
@@ -221,12 +223,11 @@ def load_backbone(arch: str, weights: str | None = None, num_classes: int | None
                                     transform.crop_size[0])
             class_names = list(entry.meta["categories"])
             source = f"{entry} ({path})"
-        _, head = _last_linear(model)
-        head_key = next((k for k in state if k.endswith(".weight") and state[k].ndim == 2
-                         and state[k].shape[1] == head.in_features and k == _last_linear(model)[0] + ".weight"), None)
-        if head_key is not None and state[head_key].shape[0] != head.out_features:
-            adapt_head(model, state[head_key].shape[0])
-        missing, unexpected = _load(model, state, source)
+        head_name, head = _last_linear(model)
+        saved_head = state.get(f"{head_name}.weight")
+        if saved_head is not None and saved_head.shape[0] != head.out_features:
+            adapt_head(model, saved_head.shape[0])  # weights saved for another class count: load them as they are
+        _load(model, state, source)
         if class_names is None and _last_linear(model)[1].out_features == 1000:
             class_names = list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
     backbone = Backbone(arch, model.eval(), source, preprocess, class_names, _family(arch))
