@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="data.* / trainer.* overrides")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
 
-    p = verbs.add_parser("predict", help="predict classes of image files with a run's best model")
-    p.add_argument("run")
+    p = verbs.add_parser("predict", help="predict classes of image files with a run's best model or an SVM")
+    p.add_argument("run", help="a run folder, or an SVM folder made by 'lienzo svm fit'")
     p.add_argument("images", nargs="+")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -130,6 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="HDF5: resize to H W (area)")
     c.add_argument("--channels", type=int, choices=(1, 3))
+
+    p = verbs.add_parser("study", help="reproducible studies that print a table")
+    study_verbs = p.add_subparsers(dest="study_verb", required=True, metavar="WHICH")
+    s = study_verbs.add_parser("illustration", help="the thesis's three transfer steps on illustrated Fashion-MNIST")
+    s.add_argument("--source", metavar="RUN", help="a lienzo run trained on Fashion-MNIST (default: train one)")
+    s.add_argument("--out", default="runs/study_illustration", help="study folder (a new name if taken)")
+    s.add_argument("--labelled-per-class", type=int, default=100, help="labelled target drawings per class")
+    s.add_argument("--source-epochs", type=int, default=10)
+    s.add_argument("--finetune-epochs", type=int, default=30)
+    s.add_argument("--reinit", default="features.prep,features.layer1", help="low layers re-initialised (patterns)")
+    s.add_argument("--low-lr", type=float, default=1e-2, help="re-initialised layers and head")
+    s.add_argument("--high-lr", type=float, default=1e-3, help="the layers kept from the source")
+    s.add_argument("--max-test", type=int, help="evaluate on a stratified sample of this many target images")
+    s.add_argument("--data-root", help="Fashion-MNIST folder (default: Debian's)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -169,7 +185,12 @@ def run(args: argparse.Namespace) -> int:
               f"cross-entropy {result['cross_entropy']:.4f}  ({result['count']} images) -> {path}")
         return 0
     if args.verb == "predict":
-        from .predict import predict
+        from pathlib import Path
+
+        if (Path(args.run) / "svm.joblib").is_file():
+            from .transfer.estimators import predict_svm as predict
+        else:
+            from .predict import predict
 
         results = predict(args.run, args.images, top_k=args.top_k)
         if args.json:
@@ -179,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
                 if "error" in item:
                     print(f"{item['path']}: error: {item['error']}")
                 else:
-                    best = ", ".join(f"{p['class']} {100 * p['probability']:.1f}%" for p in item["predictions"])
+                    best = ", ".join(f"{p['class']} {100 * p['probability']:.1f}%" if "probability" in p
+                                     else f"{p['class']} ({p['score']:+.2f})" for p in item["predictions"])
                     print(f"{item['path']}: {best}")
         return 2 if any("error" in item for item in results) else 0
     if args.verb == "models":
@@ -262,6 +284,19 @@ def run(args: argparse.Namespace) -> int:
         for name, n in counts.items():
             print(f"{name:<30} {n:>6}")
         print(f"{'total':<30} {sum(counts.values()):>6}")
+        return 0
+    if args.verb == "study":
+        from .transfer.study import StudySettings, format_table, illustration_study
+
+        if min(args.labelled_per_class, args.source_epochs, args.finetune_epochs) < 1:
+            raise ConfigError("--labelled-per-class, --source-epochs and --finetune-epochs must be at least 1")
+        settings = StudySettings(args.labelled_per_class, args.source_epochs, args.finetune_epochs,
+                                 tuple(p.strip() for p in args.reinit.split(",") if p.strip()), args.low_lr,
+                                 args.high_lr, seed=args.seed, max_test=args.max_test)
+        study = illustration_study(args.out, args.source, settings, data_root=args.data_root,
+                                   progress=not args.no_progress)
+        print(format_table(study), end="")
+        print(study["dir"])
         return 0
     raise AssertionError(args.verb)
 

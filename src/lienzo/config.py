@@ -31,7 +31,7 @@ class DataConfig:
     classes: list[str] | None = None  # train on a subset of class names (the practice used 25 of 100)
     label_mode: str = "fine"  # CIFAR-100: fine or coarse labels
     image_size: list[int] | None = None  # [H, W] to resize folder/HDF5 images to; None = keep
-    channels: int | None = None  # 1 or 3 to force grey or RGB for folder images; None = from the data
+    channels: int | None = None  # 1 or 3 to force grey (ITU-R 601 luma) or RGB for any source; None = from the data
     strict: bool = False  # folders: an unreadable image is an error instead of a skipped file
     num_workers: int = 0  # data is held in memory as uint8 tensors; workers rarely help
 

@@ -42,6 +42,14 @@ class ImageArrays:
         paths = [self.paths[i] for i in index.tolist()] if self.paths is not None else None
         return ImageArrays(self.images[index], self.labels[index], self.class_names, paths)
 
+    def to_channels(self, channels: int) -> ImageArrays:
+        """Grey (1) or RGB (3): colour to grey by ITU-R 601 luma, exactly as PIL's 'L' mode; grey to RGB by copying."""
+        if channels == self.images.shape[1]:
+            return self
+        if channels not in (1, 3) or self.images.shape[1] not in (1, 3):
+            raise DataError(f"cannot convert {self.images.shape[1]}-channel images to {channels} channels (1 or 3)")
+        return ImageArrays(to_channels(self.images, channels), self.labels, self.class_names, self.paths)
+
     def select_classes(self, names: list[str]) -> ImageArrays:
         """Keep only the named classes, relabelled 0..len(names)-1 in the order given."""
         missing = [n for n in names if n not in self.class_names]
@@ -55,6 +63,24 @@ class ImageArrays:
         keep = (old_to_new[self.labels] >= 0).nonzero().flatten()
         kept = self.subset(keep)
         return ImageArrays(kept.images, old_to_new[kept.labels], list(names), kept.paths)
+
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, PIL's RGB→L
+
+
+def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """N×C×H×W images (uint8 or float) to 1 or 3 channels: luma for colour → grey, copies for grey → colour.
+
+    uint8 uses PIL's fixed-point rounding, so arrays and decoded files give the same grey values."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 1:
+        if images.dtype == torch.uint8:
+            r, g, b = images[:, 0].int(), images[:, 1].int(), images[:, 2].int()
+            return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8).unsqueeze(1)
+        weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        return (images * weights).sum(1, keepdim=True)
+    return images[:, :1].expand(-1, channels, -1, -1).contiguous()
 
 
 def from_numpy(images: np.ndarray, labels: np.ndarray, class_names: list[str], paths=None) -> ImageArrays:

@@ -88,6 +88,9 @@ def load_source(data_cfg) -> tuple[ImageArrays, ImageArrays | None]:
     train, test = SOURCES[data_cfg.name](data_cfg)
     if len(train) == 0:
         raise DataError(f"{data_cfg.name}: the training split is empty")
+    if data_cfg.channels:
+        train = train.to_channels(data_cfg.channels)
+        test = test.to_channels(data_cfg.channels) if test is not None else None
     if data_cfg.classes:
         train = train.select_classes(data_cfg.classes)
         test = test.select_classes(data_cfg.classes) if test is not None else None

@@ -1,6 +1,8 @@
 """Transfer learning: pretrained backbones, deep features, SVMs on them, t-SNE maps, fine-tuning."""
 
 from .backbones import Backbone, FeatureExtractor, load_backbone, resolve_layer
-from .features import extract_features, read_features
+from .estimators import DeepFeatures, predict_svm
+from .features import FeatureRunner, extract_features, read_features
 
-__all__ = ["Backbone", "FeatureExtractor", "extract_features", "load_backbone", "read_features", "resolve_layer"]
+__all__ = ["Backbone", "DeepFeatures", "FeatureExtractor", "FeatureRunner", "extract_features", "load_backbone",
+           "predict_svm", "read_features", "resolve_layer"]

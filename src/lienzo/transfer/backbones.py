@@ -22,6 +22,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from ..data.arrays import to_channels
 from ..data.transforms import Normalizer
 from ..errors import ConfigError, ModelError, did_you_mean
 
@@ -63,13 +64,19 @@ class Preprocess:
     def output_size(self) -> tuple[int, int]:
         return tuple(self.size) if self.size else (self.crop, self.crop)
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N×C×H×W (any C, H, W) → normalised float N×channels×h×w, on the batch's device."""
+    def __call__(self, images: torch.Tensor, resized: bool = False) -> torch.Tensor:
+        """uint8 N×C×H×W (any C, H, W) → normalised float N×channels×h×w, on the batch's device.
+
+        `resized=True`: the images were already resized and cropped (decoded files do that one by one,
+        since each has its own size), so only channels and normalisation are left to do."""
         x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
         if x.shape[1] != self.channels:
-            x = x.mean(1, keepdim=True) if self.channels == 1 else x[:, :1].expand(-1, self.channels, -1, -1)
+            x = to_channels(x, self.channels)
         h, w = x.shape[-2:]
-        if self.size:
+        if resized:
+            if (h, w) != self.output_size:
+                raise ValueError(f"images said to be resized are {h}×{w}, not {self.output_size}")
+        elif self.size:
             if (h, w) != tuple(self.size):
                 x = F.interpolate(x, size=tuple(self.size), mode="bilinear", antialias=True, align_corners=False)
         else:
@@ -93,6 +100,7 @@ class Backbone:
     class_names: list[str] | None = None
     family: str = ""
     notes: list[str] = field(default_factory=list)
+    spec: dict = field(default_factory=dict)  # load_backbone's arguments: how to load this backbone again
 
 
 def _family(name: str) -> str:
@@ -194,10 +202,11 @@ def adapt_input(model: nn.Module, in_chans: int) -> str | None:
 def load_backbone(arch: str, weights: str | None = None, num_classes: int | None = None,
                   in_chans: int | None = None) -> Backbone:
     """A backbone by torchvision name (or a lienzo run folder as `arch`), with weights from local files."""
-    if Path(arch).is_dir():
-        return _from_run(Path(arch), num_classes)
-    if weights and Path(weights).is_dir():
-        return _from_run(Path(weights), num_classes)
+    run = Path(arch) if Path(arch).is_dir() else Path(weights) if weights and Path(weights).is_dir() else None
+    if run is not None:
+        backbone = _from_run(run, num_classes)
+        backbone.spec = {"backbone": str(run.resolve()), "weights": None, "num_classes": num_classes}
+        return backbone
     if arch not in TORCHVISION_BACKBONES:
         raise ConfigError(f"backbone '{arch}' is not known{did_you_mean(arch, TORCHVISION_BACKBONES)}; "
                           f"known: {', '.join(TORCHVISION_BACKBONES)}, or a lienzo run folder")
@@ -232,6 +241,9 @@ def load_backbone(arch: str, weights: str | None = None, num_classes: int | None
             class_names = list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
     backbone = Backbone(arch, model.eval(), source, preprocess, class_names, _family(arch))
     _adapt(backbone, num_classes, in_chans)
+    if weights and looks_like_file:
+        weights = str(Path(weights).expanduser().resolve())
+    backbone.spec = {"backbone": arch, "weights": weights, "num_classes": num_classes, "in_chans": in_chans}
     return backbone
 
 

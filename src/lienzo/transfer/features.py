@@ -92,6 +92,11 @@ def _collate(items):
     return images, torch.tensor([i for _, i in good], dtype=torch.long), bad
 
 
+def _collate_positions(items):
+    images, index, _ = _collate(items)
+    return images, index, [(i, err) for _, i, err in items if err is not None]
+
+
 def _folder_splits(data_cfg) -> dict[str, tuple[list[Path], list[int], list[str]]]:
     root = Path(data_cfg.root)
     roots = {"train": root / "train", "test": root / "test"} if (root / "train").is_dir() else {"train": root}
@@ -141,6 +146,43 @@ def _array_batches(arrays: ImageArrays, start: int, batch_size: int):
 
 # -- extraction ----------------------------------------------------------------------------------
 
+class FeatureRunner:
+    """uint8 images (any size: the backbone's preprocessing resizes) → float32 features at one layer,
+    on the best device, in bf16 where it helps, channels_last: the one path extraction, the scikit-learn
+    transformer and SVM predictions share."""
+
+    def __init__(self, backbone: Backbone, layer: str = "penultimate", *, precision: str = "auto",
+                 accelerator: str = "auto", channels_last: bool = True):
+        self.backbone = backbone
+        self.extractor = FeatureExtractor(backbone, layer).eval()
+        self.device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
+        input_shape = (backbone.preprocess.channels, *backbone.preprocess.output_size)
+        self.dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_per_image(backbone.model, input_shape)))
+        self.channels_last = channels_last
+        self.extractor.to(self.device)
+        if channels_last:
+            self.extractor.to(memory_format=torch.channels_last)
+
+    def __call__(self, images: torch.Tensor, resized: bool = False) -> np.ndarray:
+        """`resized`: the images come from decoded files, already at the input size (see Preprocess)."""
+        context = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype else nullcontext()
+        with torch.inference_mode(), context:
+            x = self.backbone.preprocess(images.to(self.device, non_blocking=True), resized=resized)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.extractor(x).float().cpu().numpy()
+
+    def files(self, paths: list, batch_size: int = 64, workers: int | None = None):
+        """Yield (features or None, positions of the files read, [(position, error)] of those that could not be)
+        over image files, decoded in DataLoader workers."""
+        dataset = _FileImages([Path(p) for p in paths], [0] * len(paths), self.backbone.preprocess)
+        workers = min(4, os.cpu_count() or 1) if workers is None else workers
+        loader = DataLoader(dataset, batch_size=batch_size, collate_fn=_collate_positions,
+                            num_workers=workers if len(paths) > batch_size else 0)
+        for images, index, errors in loader:
+            yield (self(images, resized=True) if images is not None else None), index, errors
+
+
 def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | Path, *, weights: str | None = None,
                      batch_size: int = 64, precision: str = "auto", accelerator: str = "auto",
                      channels_last: bool = True, progress: bool = True, overwrite: bool = False) -> Path:
@@ -150,19 +192,15 @@ def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | 
         raise RunError(f"{out} exists; choose another --out (features files are never overwritten)")
     if isinstance(backbone, str):
         backbone = load_backbone(backbone, weights)
-    extractor = FeatureExtractor(backbone, layer).eval()
-    device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
-    input_shape = (backbone.preprocess.channels, *backbone.preprocess.output_size)
-    dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_per_image(backbone.model, input_shape)))
-    extractor.to(device)
-    if channels_last:
-        extractor.to(memory_format=torch.channels_last)
+    runner = FeatureRunner(backbone, layer, precision=precision, accelerator=accelerator, channels_last=channels_last)
     signature = {
-        "backbone": backbone.name, "layer": layer, "module": extractor.target, "weights": backbone.weights,
+        "backbone": backbone.name, "layer": layer, "module": runner.extractor.target, "weights": backbone.weights,
+        "spec": json.dumps(backbone.spec),
         "preprocessing": json.dumps(backbone.preprocess.to_dict()),
         "source": json.dumps({k: v for k, v in vars(data_cfg).items()}, default=str),
     }
     splits = _batches(data_cfg, backbone.preprocess, batch_size)
+    from_files = data_cfg.name == "folder"  # decoded and resized one by one in DataLoader workers
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     mode = "a" if partial.exists() and _same_signature(partial, signature) else "w"
@@ -188,23 +226,18 @@ def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | 
                     group[name].resize(rows, axis=0)
             bar = tqdm(total=count, initial=done, desc=f"features {split}", unit="img", disable=not progress,
                        leave=False)
-            context = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
             last_commit = time.monotonic()
-            with torch.inference_mode(), context:
-                for images, index, errors in batches(done):
-                    skipped += errors
-                    if images is not None:
-                        x = backbone.preprocess(images.to(device, non_blocking=True))
-                        if channels_last:
-                            x = x.contiguous(memory_format=torch.channels_last)
-                        feats = extractor(x).float().cpu().numpy()
-                        _append(group, feats, labels[index.numpy()], index.numpy(),
-                                [paths[i] for i in index.tolist()] if paths is not None else None)
-                    done += len(index) + len(errors)
-                    bar.update(len(index) + len(errors))
-                    if time.monotonic() - last_commit > COMMIT_SECONDS:
-                        _commit(f, group, done)
-                        last_commit = time.monotonic()
+            for images, index, errors in batches(done):
+                skipped += errors
+                if images is not None:
+                    feats = runner(images, resized=from_files)
+                    _append(group, feats, labels[index.numpy()], index.numpy(),
+                            [paths[i] for i in index.tolist()] if paths is not None else None)
+                done += len(index) + len(errors)
+                bar.update(len(index) + len(errors))
+                if time.monotonic() - last_commit > COMMIT_SECONDS:
+                    _commit(f, group, done)
+                    last_commit = time.monotonic()
             _commit(f, group, done)
             bar.close()
             if "features" not in group:

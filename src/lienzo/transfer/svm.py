@@ -38,7 +38,7 @@ KERNELS = ("linear", "rbf", "poly", "sigmoid")
 DEFAULT_C = (0.01, 0.1, 1.0, 10.0, 100.0)
 DEFAULT_GAMMA = ("scale", 1e-4, 1e-3, 1e-2)
 MODEL_FILE, PARAMS_FILE, CV_FILE = "svm.joblib", "params.json", "cv_results.csv"
-_IDENTITY = ("backbone", "layer", "module", "weights", "preprocessing", "dim")
+_IDENTITY = ("backbone", "layer", "module", "weights", "spec", "preprocessing", "dim")
 
 
 def param_grid(kernels=KERNELS, C=DEFAULT_C, gamma=DEFAULT_GAMMA, linear_svc: bool = False) -> list[dict]:
