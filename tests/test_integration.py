@@ -170,3 +170,30 @@ def test_curate_score_then_filter(short_run, tmp_path, fashion_root):
     confident = sum(float(r["prob1"]) >= 0.75 for r in rows)
     kept = curate.filter_scored(tmp_path / "scores.csv", tmp_path / "kept", min_prob=0.75)
     assert sum(kept.values()) == confident
+
+
+def test_illustration_study_small(short_run, tmp_path, capsys):
+    """The three transfer steps end to end on a small labelled part and test sample of the drawings."""
+    import h5py
+
+    out = tmp_path / "study"
+    assert main(["study", "illustration", "--source", str(short_run), "--out", str(out), "--labelled-per-class", "10",
+                 "--finetune-epochs", "2", "--max-test", "300", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    study = json.loads((out / "study.json").read_text())
+    rows = {r["step"]: r for r in study["rows"]}
+    assert list(rows) == ["0", "1", "2", "3a", "3b", "ref"]
+    assert rows["0"]["top1"] == json.loads((Path(short_run) / "metrics.json").read_text())["test"]["top1"]
+    assert all(rows[s]["count"] == 300 for s in ("1", "2", "3a", "3b", "ref"))
+    with h5py.File(out / "target.h5") as f:
+        assert f["train/images"].shape == (100, 28, 28, 3) and f["test/images"].shape == (300, 28, 28, 3)
+        assert np.bincount(f["train/labels"][()]).tolist() == [10] * 10
+    # the drawings are another domain: the photo network's softmax falls far on them
+    assert rows["1"]["top1"] < rows["0"]["top1"] - 0.3
+    assert rows["2"]["top1"] > 0.25 and rows["2"]["svm"]["kernel"] in ("linear", "rbf", "poly", "sigmoid")
+    assert study["checks"]["svm_beats_source_softmax"] == (rows["2"]["top1"] > rows["1"]["top1"])
+    assert (out / "target_examples.png").is_file() and (out / "study.md").read_text() in printed
+    finetuned = load_config(out / "finetuned" / "config.yaml")
+    assert finetuned.model.pretrained == str(short_run) and finetuned.data.channels == 1
+    assert study["settings"]["reinit"] == ["features.conv1"]  # by default the first convolution is relearnt
+    assert finetuned.finetune.groups[0] == {"pattern": "features.conv1", "lr": 0.01, "reinit": True}

@@ -139,9 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labelled-per-class", type=int, default=100, help="labelled target drawings per class")
     s.add_argument("--source-epochs", type=int, default=10)
     s.add_argument("--finetune-epochs", type=int, default=30)
-    s.add_argument("--reinit", default="features.prep,features.layer1", help="low layers re-initialised (patterns)")
+    s.add_argument("--reinit", help="comma-separated patterns of the low layers to re-initialise "
+                   "(default: the first convolution and its normalisation; ',' for none)")
     s.add_argument("--low-lr", type=float, default=1e-2, help="re-initialised layers and head")
-    s.add_argument("--high-lr", type=float, default=1e-3, help="the layers kept from the source")
+    s.add_argument("--high-lr", type=float, default=3e-3, help="the layers kept from the source")
     s.add_argument("--max-test", type=int, help="evaluate on a stratified sample of this many target images")
     s.add_argument("--data-root", help="Fashion-MNIST folder (default: Debian's)")
     s.add_argument("--seed", type=int, default=0)
@@ -291,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
         if min(args.labelled_per_class, args.source_epochs, args.finetune_epochs) < 1:
             raise ConfigError("--labelled-per-class, --source-epochs and --finetune-epochs must be at least 1")
         settings = StudySettings(args.labelled_per_class, args.source_epochs, args.finetune_epochs,
-                                 tuple(p.strip() for p in args.reinit.split(",") if p.strip()), args.low_lr,
+                                 None if args.reinit is None else tuple(p.strip() for p in args.reinit.split(",") if p.strip()),
+                                 args.low_lr,
                                  args.high_lr, seed=args.seed, max_test=args.max_test)
         study = illustration_study(args.out, args.source, settings, data_root=args.data_root,
                                    progress=not args.no_progress)

@@ -135,6 +135,10 @@ def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool =
     load_weights), its last layer and first convolution adapted to the data's classes and channels."""
     channels, height, width = input_shape
     pretrained = cfg.model.pretrained
+    if cfg.model.arch.startswith("timm:"):  # timm's models, randomly initialised or from a local weights file
+        from .transfer.backbones import load_backbone
+
+        return load_backbone(cfg.model.arch, pretrained if load_weights else None, num_classes, channels).model
     kwargs = {"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}
     if pretrained is None or (not load_weights and Path(pretrained).is_dir()):
         return create_model(cfg.model.arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),

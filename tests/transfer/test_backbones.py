@@ -101,3 +101,27 @@ def test_layer_aliases_give_that_layers_activations(arch, layer, reference):
 def test_unknown_layer_lists_what_exists():
     with pytest.raises(ConfigError, match=r"layer 'fc9' does not exist in vgg16.*aliases: pool5, fc6, fc7, fc8"):
         FeatureExtractor(load_backbone("vgg16"), "fc9")
+
+
+def test_timm_backbone_from_a_local_file(tmp_path):
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    reference = timm.create_model("resnet18", pretrained=False, num_classes=1000).eval()
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    backbone = load_backbone("timm:resnet18", str(path))
+    assert _same(backbone.model, reference.state_dict()) and backbone.family == "timm"
+    p = backbone.preprocess  # timm's own data config: crop 224 at crop_pct 0.95, bicubic
+    assert (p.crop, p.resize, p.interpolation) == (224, 235, "bicubic") and p.mean[0] == pytest.approx(0.485)
+    assert len(backbone.class_names) == 1000
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        want = reference.forward_head(reference.forward_features(x), pre_logits=True)
+        assert torch.allclose(FeatureExtractor(backbone, "penultimate")(x), want, atol=1e-5)
+    adapted = load_backbone("timm:resnet18", str(path), num_classes=7, in_chans=1)
+    assert adapted.model.fc.out_features == 7 and adapted.model.conv1.in_channels == 1
+    assert adapted.preprocess.interpolation == "bicubic"
+    with pytest.raises(ConfigError, match="timm has no model 'resnet181'"):
+        load_backbone("timm:resnet181")
+    with pytest.raises(ModelError, match="local file"):
+        load_backbone("timm:resnet18", "IMAGENET1K_V1")

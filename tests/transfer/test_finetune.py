@@ -78,3 +78,21 @@ def test_bad_groups_are_config_errors():
         load_config(None, ['finetune.groups=[{pattern: "a", rate: 1}]'])
     with pytest.raises(ConfigError, match=r"finetune.groups\[0\].lr: expected a positive number"):
         load_config(None, ['finetune.groups=[{pattern: "a", lr: -1}]'])
+
+
+def test_finetuning_a_timm_model_from_a_local_file(tmp_path):
+    timm = pytest.importorskip("timm")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    state = timm.create_model("resnet18", pretrained=False).state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    run = train(load_config(None, [
+        f"data.root={root}", "data.name=idx", "model.arch=timm:resnet18", f"model.pretrained={tmp_path / 'model.safetensors'}",
+        "data.batch_size=16", "trainer.progress=false", f"run.dir={tmp_path / 'runs'}", "trainer.max_epochs=1",
+        "trainer.precision=32", 'finetune.groups=[{pattern: "layer1.*", freeze: true}]']))
+    weights = load_run(run).model.state_dict()  # rebuilt from the run folder alone
+    assert weights["fc.weight"].shape == (10, 512) and weights["conv1.weight"].shape[1] == 1
+    assert torch.equal(weights["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])
+    assert not torch.equal(weights["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])

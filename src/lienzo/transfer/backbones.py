@@ -14,6 +14,7 @@ the folder it goes in. Preprocessing (resize, crop, mean/std) and class names co
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Preprocess:
     resize: int | None = 256
     crop: int | None = 224
     size: tuple[int, int] | None = None
+    interpolation: str = "bilinear"  # or bicubic (timm's models), always antialiased when shrinking
 
     def __post_init__(self):
         self._normalizer = Normalizer(self.mean, self.std)  # the same fused, cached op training uses
@@ -78,14 +80,16 @@ class Preprocess:
                 raise ValueError(f"images said to be resized are {h}×{w}, not {self.output_size}")
         elif self.size:
             if (h, w) != tuple(self.size):
-                x = F.interpolate(x, size=tuple(self.size), mode="bilinear", antialias=True, align_corners=False)
+                x = F.interpolate(x, size=tuple(self.size), mode=self.interpolation, antialias=True, align_corners=False)
         else:
             scale = self.resize / min(h, w)
             new = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
             if new != (h, w):
-                x = F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
+                x = F.interpolate(x, size=new, mode=self.interpolation, antialias=True, align_corners=False)
             top, left = (new[0] - self.crop) // 2, (new[1] - self.crop) // 2
             x = x[..., top : top + self.crop, left : left + self.crop]
+        if self.interpolation == "bicubic" and not resized:
+            x = x.clamp(0.0, 1.0)  # bicubic overshoots; decoded pixels cannot
         return self._normalizer(x.contiguous())
 
 
@@ -103,7 +107,33 @@ class Backbone:
     spec: dict = field(default_factory=dict)  # load_backbone's arguments: how to load this backbone again
 
 
+TIMM_PREFIX = "timm:"
+
+
+def _timm_model(arch: str) -> tuple[nn.Module, Preprocess]:
+    """A timm model by name, randomly initialised (weights come from a local file), and its preprocessing
+    from timm's own configuration of it (mean/std, input size, crop fraction, interpolation)."""
+    try:
+        import timm
+    except ImportError:
+        raise ConfigError(f"{arch}: timm is not installed (pip install 'lienzo[timm]')") from None
+    name = arch[len(TIMM_PREFIX):]
+    if not timm.is_model(name):
+        known = timm.list_models()
+        raise ConfigError(f"{arch}: timm has no model '{name}'{did_you_mean(name, known)}")
+    model = timm.create_model(name, pretrained=False)
+    cfg = timm.data.resolve_model_data_config(model)
+    size = int(cfg["input_size"][-1])
+    resize = int(math.floor(size / cfg.get("crop_pct", 1.0)))
+    interpolation = cfg.get("interpolation", "bilinear")
+    preprocess = Preprocess(list(cfg["mean"]), list(cfg["std"]), int(cfg["input_size"][0]), resize, size,
+                            interpolation=interpolation if interpolation in ("bilinear", "bicubic") else "bilinear")
+    return model, preprocess
+
+
 def _family(name: str) -> str:
+    if name.startswith(TIMM_PREFIX):
+        return "timm"
     for family in ("alexnet", "vgg", "resnet"):
         if name.startswith(family):
             return family
@@ -207,19 +237,26 @@ def load_backbone(arch: str, weights: str | None = None, num_classes: int | None
         backbone = _from_run(run, num_classes)
         backbone.spec = {"backbone": str(run.resolve()), "weights": None, "num_classes": num_classes}
         return backbone
-    if arch not in TORCHVISION_BACKBONES:
+    if arch.startswith(TIMM_PREFIX):
+        model, preprocess = _timm_model(arch)
+    elif arch in TORCHVISION_BACKBONES:
+        model, preprocess = torchvision.models.get_model(arch, weights=None), Preprocess(IMAGENET_MEAN, IMAGENET_STD)
+    else:
         raise ConfigError(f"backbone '{arch}' is not known{did_you_mean(arch, TORCHVISION_BACKBONES)}; "
-                          f"known: {', '.join(TORCHVISION_BACKBONES)}, or a lienzo run folder")
-    model = torchvision.models.get_model(arch, weights=None)
-    preprocess = Preprocess(IMAGENET_MEAN, IMAGENET_STD)
+                          f"known: {', '.join(TORCHVISION_BACKBONES)}, timm:<name> (with timm installed), "
+                          "or a lienzo run folder")
     class_names = None
     source = "random"
+    looks_like_file = False
     if weights:
         looks_like_file = any(weights.endswith(ext) for ext in (".pth", ".pt", ".bin", ".safetensors")) or "/" in weights
         if looks_like_file:
             path = Path(weights).expanduser()
             state = _read_state_dict(path)
             source = str(path)
+        elif arch.startswith(TIMM_PREFIX):
+            raise ModelError(f"{arch}: timm weights come from a local file (.safetensors or .pth, e.g. the "
+                             f"model.safetensors of the model's Hugging Face repository), not '{weights}'")
         else:
             entry = torchvision_weights(arch, weights)
             path = hub_checkpoint_dir() / Path(entry.url).name
@@ -284,7 +321,8 @@ def _adapt(backbone: Backbone, num_classes: int | None, in_chans: int | None) ->
     if in_chans and in_chans != backbone.preprocess.channels:
         p = backbone.preprocess
         mean, std = (sum(p.mean) / len(p.mean), sum(p.std) / len(p.std))
-        backbone.preprocess = Preprocess([mean] * in_chans, [std] * in_chans, in_chans, p.resize, p.crop, p.size)
+        backbone.preprocess = Preprocess([mean] * in_chans, [std] * in_chans, in_chans, p.resize, p.crop, p.size,
+                                         p.interpolation)
 
 
 def _from_run(run: Path, num_classes: int | None) -> Backbone:

@@ -76,7 +76,7 @@ class _FileImages(Dataset):
                 h, w = image.shape[-2:]
                 scale = p.resize / min(h, w)
                 size = (max(p.crop, round(h * scale)), max(p.crop, round(w * scale)))
-                image = torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear",
+                image = torch.nn.functional.interpolate(image[None].float(), size=size, mode=p.interpolation,
                                                         antialias=True, align_corners=False)[0]
                 top, left = (size[0] - p.crop) // 2, (size[1] - p.crop) // 2
                 image = image[:, top : top + p.crop, left : left + p.crop].round().clamp(0, 255).to(torch.uint8)
