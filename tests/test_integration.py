@@ -197,3 +197,16 @@ def test_illustration_study_small(short_run, tmp_path, capsys):
     assert finetuned.model.pretrained == str(short_run) and finetuned.data.channels == 1
     assert study["settings"]["reinit"] == ["features.conv1"]  # by default the first convolution is relearnt
     assert finetuned.finetune.groups[0] == {"pattern": "features.conv1", "lr": 0.01, "reinit": True}
+
+
+def test_tsne_of_a_runs_features_joins_its_report(short_run, tmp_path):
+    from lienzo.config import config_from_dict
+    from lienzo.transfer.features import extract_features
+    from lienzo.transfer.tsne import tsne
+
+    cfg = config_from_dict({"data": {"name": "fashion_mnist", "classes": ["Trouser", "Bag", "Sneaker"]}}).data
+    h5 = extract_features(str(short_run), "penultimate", cfg, tmp_path / "three.h5", progress=False)
+    png = tsne(h5, split="test", max_points=300)
+    assert png == Path(short_run) / "plots" / "tsne-three-test.png" and png.stat().st_size > 10_000
+    page = (Path(short_run) / "report.html").read_text()
+    assert "plots/tsne-three-test.png" in page and "plots/predictions.png" in page and "plots/curves.png" in page

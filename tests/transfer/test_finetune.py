@@ -96,3 +96,28 @@ def test_finetuning_a_timm_model_from_a_local_file(tmp_path):
     assert weights["fc.weight"].shape == (10, 512) and weights["conv1.weight"].shape[1] == 1
     assert torch.equal(weights["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])
     assert not torch.equal(weights["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])
+
+
+@pytest.mark.slow
+def test_finetuning_under_ddp_on_two_cpu_processes(setup, tmp_path):
+    """DDP (gloo, two processes) with frozen and re-initialised groups: frozen weights stay, the run completes,
+    and channels_last is set before DDP builds its gradient buckets (no stride-mismatch copies)."""
+    import subprocess
+    import sys
+
+    state, base = setup
+    args = [a for a in base if not a.startswith("trainer.precision")] + [
+        GROUPS, "trainer.max_epochs=1", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
+        "run.name=ddp"]
+    config = tmp_path / "ddp.yaml"
+    config.write_text("run: {seed: 0}\n")
+    done = subprocess.run([sys.executable, "-m", "lienzo", "train", str(config), *args], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "bucket view strides" not in done.stderr
+    run = tmp_path / "runs" / "ddp"
+    weights = load_run(run, "last").model.state_dict()
+    assert torch.equal(weights["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])
+    assert not torch.equal(weights["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["count"] == 30 and metrics["weight_movement"]["layer1.0.conv1"] == 0.0

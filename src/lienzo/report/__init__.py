@@ -1,5 +1,5 @@
 """Plots and the one static report page of a run."""
 
-from .html import write_report
+from .html import refresh_report, write_report
 
-__all__ = ["write_report"]
+__all__ = ["refresh_report", "write_report"]

@@ -55,9 +55,13 @@ def write_report(run_dir: Path, cfg, metrics: dict, history: list[dict], data=No
             figures.append((f"Predictions ({split}): right, then wrong",
                             plots.plot_predictions(arrays.images, arrays.labels, logits[split], names,
                                                    plot_dir / "predictions.png").name))
+        elif (plot_dir / "predictions.png").is_file():  # a refreshed report keeps the grid drawn at the end of training
+            figures.append((f"Predictions ({split}): right, then wrong", "predictions.png"))
     if metrics.get("weight_movement"):
         figures.append(("How far each layer moved from the pretrained weights",
                         plots.plot_weight_movement(metrics["weight_movement"], plot_dir / "weight_movement.png").name))
+    for png in sorted(plot_dir.glob("tsne-*.png")):  # drawn by `lienzo tsne` on features of this run's network
+        figures.append((f"t-SNE of this network's features: {png.stem.removeprefix('tsne-')}", png.name))
     cards = [("epochs", str(metrics.get("epochs", "–"))),
              ("train time", f"{metrics.get('train_seconds', 0) / 60:.1f} min")]
     for s in ("val", "test"):
@@ -93,3 +97,13 @@ def write_report(run_dir: Path, cfg, metrics: dict, history: list[dict], data=No
     path = run_dir / "report.html"
     atomic_write_text(path, "\n".join(parts))
     return path
+
+
+def refresh_report(run_dir: str | Path) -> Path:
+    """Write a run's report.html again from what its folder holds (after plots were added to it)."""
+    from ..config import load_config
+    from ..runs import read_history, read_json
+
+    run_dir = Path(run_dir)
+    history = read_history(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else []
+    return write_report(run_dir, load_config(run_dir / "config.yaml"), read_json(run_dir / "metrics.json"), history)

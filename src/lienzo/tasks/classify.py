@@ -201,7 +201,9 @@ class ClassifyTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- state ---------------------------------------------------------------------------------
-    def on_fit_start(self) -> None:
+    def configure_model(self) -> None:
+        # Before the strategy wraps the model: DDP lays out its gradient buckets by the parameters' strides
+        # when it is built, so converting later makes every all-reduce copy (and warn).
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,24 @@ def tsne(features_path: str | Path, out: str | Path | None = None, split: str = 
     if len(index) > max_points:
         index = np.random.default_rng(seed).choice(index, max_points, replace=False)
     points = tsne_map(data.features[index], seed=seed)
+    run = _source_run(data.attrs)
+    if out is None and run is not None:  # features of a lienzo run's network: the map joins that run's report
+        out = run / "plots" / f"tsne-{Path(features_path).stem}-{split}.png"
     out = Path(out) if out else Path(features_path).with_suffix(f".{split}.tsne.png")
     title = f"t-SNE of {data.attrs.get('backbone', '?')} {data.attrs.get('layer', '?')} features ({split}, {len(index)} images)"
-    return plot_embedding(points, data.labels[index], data.class_names, out, title)
+    path = plot_embedding(points, data.labels[index], data.class_names, out, title)
+    if run is not None and path.parent == run / "plots" and (run / "metrics.json").is_file():
+        from ..report import refresh_report
+
+        refresh_report(run)
+    return path
+
+
+def _source_run(attrs: dict) -> Path | None:
+    """The lienzo run folder the features' network came from, when it did."""
+    try:
+        spec = json.loads(attrs.get("spec") or "{}")
+    except (TypeError, ValueError):
+        return None
+    folder = Path(spec.get("backbone") or "")
+    return folder if spec.get("backbone") and (folder / "config.yaml").is_file() else None
