@@ -22,8 +22,8 @@ def read_hdf5_group(group: h5py.Group, where: str) -> ImageArrays:
     for key in ("images", "labels"):
         if key not in group:
             raise DataError(f"{where}: no '{key}' dataset (has {sorted(group.keys())})")
-    images = np.asarray(group["images"])
-    labels = np.asarray(group["labels"])
+    images = group["images"][()]  # [()] reads the dataset (np.asarray would go through its legacy __array__)
+    labels = group["labels"][()]
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise DataError(f"{where}: 'images' must be uint8 N×H×W×C, got {images.dtype} {images.shape}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):

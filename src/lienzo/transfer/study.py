@@ -295,8 +295,8 @@ def _plot_examples(photos: ImageArrays, drawings: torch.Tensor, path: Path, per_
     picks = [i for c in range(len(names)) for i in (photos.labels == c).nonzero().flatten()[:per_class].tolist()]
     fig, axes = plt.subplots(2, len(picks), figsize=(len(picks) * 0.9, 2.2))
     for col, i in enumerate(picks):
-        axes[0, col].imshow(photos.images[i, 0], cmap="gray", vmin=0, vmax=255)
-        axes[1, col].imshow(drawings[i].permute(1, 2, 0))
+        axes[0, col].imshow(photos.images[i, 0].numpy(), cmap="gray", vmin=0, vmax=255)
+        axes[1, col].imshow(drawings[i].permute(1, 2, 0).numpy())
         axes[0, col].set_title(names[photos.labels[i]], fontsize=6)
         for ax in axes[:, col]:
             ax.axis("off")
