@@ -52,15 +52,20 @@ with tempfile.TemporaryDirectory() as tmp:
     backbone.model.load_state_dict({k: v for k, v in model.state_dict().items()}, strict=False)
     with torch.inference_mode():  # warm-up of every path
         model(torch.zeros(2, 3, 224, 224))
-    results = {}
-    for name, fn in (("plain fp32", lambda: plain(False)), ("plain bf16+channels_last", lambda: plain(True))):
-        results[name] = fn()
+    results: dict[str, float] = {}
     from lienzo.data.sources import load_source  # the source read is outside the timing, as for the loops
 
-    load_source(cfg)
-    start = time.perf_counter()
-    extract_features(backbone, "penultimate", cfg, Path(tmp) / "f.h5", batch_size=batch, progress=False)
-    results["lienzo features extract (auto, HDF5 written)"] = n / (time.perf_counter() - start)
+    train, _ = load_source(cfg)
+    # The decoded source goes in, as the loops get theirs: what is timed is preprocessing, the network,
+    # and writing the HDF5 file. Two rounds, alternating, best of each: this shared host's speed drifts by ±10 % from minute to minute.
+    for round_ in range(2):
+        for name, fn in (("plain fp32", lambda: plain(False)), ("plain bf16+channels_last", lambda: plain(True))):
+            results[name] = max(results.get(name, 0.0), fn())
+        out = Path(tmp) / f"f{round_}.h5"
+        start = time.perf_counter()
+        extract_features(backbone, "penultimate", {"train": train}, out, batch_size=batch, progress=False)
+        name = "lienzo features extract (auto, HDF5 written)"
+        results[name] = max(results.get(name, 0.0), n / (time.perf_counter() - start))
 best = max(v for k, v in results.items() if k.startswith("plain"))
 for name, value in results.items():
     print(f"{name:<48} {value:8.1f} images/s")

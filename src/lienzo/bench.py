@@ -15,7 +15,7 @@ import torch
 from .config import config_from_dict
 from .data.arrays import ImageArrays
 from .data.module import ClassificationData
-from .summary import macs_per_image
+from .summary import macs_for_precision
 from .train import build_task, build_trainer
 
 
@@ -54,7 +54,7 @@ def bench_train(arch: str, batch_size: int = 128, input_shape=(3, 32, 32), preci
     with tempfile.TemporaryDirectory() as tmp:
         # Only the timer: no checkpoints, history or progress bar in the measured loop.
         trainer = build_trainer(cfg, Path(tmp), has_val=False, callbacks=[timer], max_steps=steps + warmup,
-                                macs_per_image=macs_per_image(task.model, input_shape),
+                                macs_per_image=macs_for_precision(task.model, input_shape),
                                 enable_checkpointing=False, limit_val_batches=0)
         trainer.fit(task, datamodule=data)
     seconds = timer.end - timer.start

@@ -20,7 +20,7 @@ from .errors import DataError, ModelError, RunError
 from .hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from .metrics.classification import classification_metrics
 from .runs import CONFIG_FILE, METRICS_FILE, checkpoint_path, read_history, unique_path, write_json
-from .summary import macs_per_image
+from .summary import macs_for_precision
 
 log = logging.getLogger("lienzo")
 
@@ -61,7 +61,7 @@ def predict_logits(model, images: torch.Tensor, mean, std, *, precision: str = "
                    batch_size: int = 512, tta: bool = False, channels_last: bool = True) -> torch.Tensor:
     """Logits (float32, on the CPU) for uint8 N×C×H×W images, in batches, in the run's precision."""
     device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
-    dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_per_image(model, images.shape[1:])))
+    dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_for_precision(model, images.shape[1:])))
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

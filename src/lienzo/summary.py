@@ -54,6 +54,19 @@ def macs_per_image(model: torch.nn.Module, input_shape) -> float:
     return counter.get_total_flops() / 2
 
 
+
+def macs_for_precision(model: torch.nn.Module, input_shape) -> float:
+    """What `precision: auto` needs: the MACs per image, or a lower bound when the bound already decides.
+
+    Every weight of a convolution or linear layer multiplies at least one input per image, so a model
+    with more parameters than the bf16 threshold has at least that many MACs: only small models (where
+    the count is cheap anyway) are run through the FLOP counter."""
+    from .hardware import CPU_BF16_MIN_MACS
+
+    params = sum(p.numel() for p in model.parameters())
+    return float(params) if params >= CPU_BF16_MIN_MACS else macs_per_image(model, input_shape)
+
+
 def format_summary(info: dict) -> str:
     lines = [f"{info['arch']}  input {'×'.join(map(str, info['input']))}  {info['num_classes']} classes",
              f"{'layer':<28}{'type':<20}{'output':>20}{'parameters':>14}", "-" * 82]

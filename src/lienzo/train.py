@@ -22,7 +22,7 @@ from .errors import ConfigError, ModelError, RunError
 from .hardware import resolve_accelerator, resolve_precision
 from .models import create_model
 from .runs import CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, new_run_dir, write_history
-from .summary import macs_per_image
+from .summary import macs_for_precision
 from .tasks.classify import ClassifyTask
 
 log = logging.getLogger("lienzo")
@@ -202,7 +202,7 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
         os.environ["LIENZO_RUN_DIR"] = str(run_dir)
     trainer = build_trainer(cfg, run_dir, has_val=data.val_arrays is not None,
-                            macs_per_image=macs_per_image(task.model, data.input_shape))
+                            macs_per_image=macs_for_precision(task.model, data.input_shape))
     log.info("training %s on %s (%s), run folder %s", cfg.model.arch, trainer.strategy.root_device,
              trainer.precision, run_dir)
     try:

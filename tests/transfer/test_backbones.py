@@ -125,3 +125,29 @@ def test_timm_backbone_from_a_local_file(tmp_path):
         load_backbone("timm:resnet181")
     with pytest.raises(ModelError, match="local file"):
         load_backbone("timm:resnet18", "IMAGENET1K_V1")
+
+
+def test_batch_norm_folding_keeps_the_features(resnet18_state):
+    from lienzo.transfer.backbones import fold_batch_norm
+    from lienzo.transfer.features import FeatureRunner
+
+    model = torchvision.models.resnet18(weights=None)
+    model.load_state_dict(resnet18_state)
+    for m in model.modules():  # non-trivial statistics, so that folding has something to fold
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    from lienzo.transfer.backbones import Backbone, Preprocess
+
+    backbone = Backbone("resnet18", model.eval(), "test", Preprocess([0.5] * 3, [0.25] * 3, 3, 64, 56), None, "resnet")
+    folded = fold_batch_norm(backbone, "penultimate")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.model.modules())  # the original is untouched
+    x = torch.randint(0, 256, (3, 3, 70, 60), dtype=torch.uint8)
+    for layer in ("penultimate", "layer3"):
+        fast = FeatureRunner(backbone, layer, precision="32")(x)
+        plain = FeatureRunner(backbone, layer, precision="32", fold_norms=False)(x)
+        assert fast.shape == plain.shape and abs(fast - plain).max() < 1e-4 * (abs(plain).max() + 1)
+    assert fold_batch_norm(backbone, "bn1") is backbone  # asking for a batch norm's output: nothing folded
+    assert fold_batch_norm(backbone, "layer3") is backbone  # a container the traced graph never calls
+    assert fold_batch_norm(backbone, "layer3.1.conv2") is not backbone

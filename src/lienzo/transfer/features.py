@@ -37,8 +37,8 @@ from ..data.images import load_image
 from ..data.sources import load_source
 from ..errors import DataError, RunError
 from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
-from ..summary import macs_per_image
-from .backbones import Backbone, FeatureExtractor, Preprocess, load_backbone
+from ..summary import macs_for_precision
+from .backbones import Backbone, FeatureExtractor, Preprocess, fold_batch_norm, load_backbone
 
 log = logging.getLogger("lienzo")
 COMMIT_SECONDS = 5.0  # how often an extraction records its progress (what a resumed run can skip)
@@ -119,6 +119,9 @@ def _folder_splits(data_cfg) -> dict[str, tuple[list[Path], list[int], list[str]
 
 def _batches(data_cfg, preprocess: Preprocess, batch_size: int):
     """{split: (count, class_names, paths or None, iterator of (uint8 images, source indices, errors))}."""
+    if isinstance(data_cfg, dict):  # splits already in memory
+        return {split: (len(a), a.class_names, a.paths, a.labels.numpy(),
+                        lambda start, a=a: _array_batches(a, start, batch_size)) for split, a in data_cfg.items()}
     if data_cfg.name == "folder":
         out = {}
         for split, (files, labels, names) in _folder_splits(data_cfg).items():
@@ -152,12 +155,12 @@ class FeatureRunner:
     transformer and SVM predictions share."""
 
     def __init__(self, backbone: Backbone, layer: str = "penultimate", *, precision: str = "auto",
-                 accelerator: str = "auto", channels_last: bool = True):
+                 accelerator: str = "auto", channels_last: bool = True, fold_norms: bool = True):
         self.backbone = backbone
-        self.extractor = FeatureExtractor(backbone, layer).eval()
+        self.extractor = FeatureExtractor(fold_batch_norm(backbone, layer) if fold_norms else backbone, layer).eval()
         self.device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
         input_shape = (backbone.preprocess.channels, *backbone.preprocess.output_size)
-        self.dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_per_image(backbone.model, input_shape)))
+        self.dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_for_precision(backbone.model, input_shape)))
         self.channels_last = channels_last
         self.extractor.to(self.device)
         if channels_last:
@@ -186,7 +189,12 @@ class FeatureRunner:
 def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | Path, *, weights: str | None = None,
                      batch_size: int = 64, precision: str = "auto", accelerator: str = "auto",
                      channels_last: bool = True, progress: bool = True, overwrite: bool = False) -> Path:
-    """Features of every split of `data_cfg`'s source at `layer`, written to `out` (HDF5)."""
+    """Features of every split of `data_cfg`'s source at `layer`, written to `out` (HDF5).
+
+    `data_cfg` is a data config (`data.*`: any source lienzo reads), or ImageArrays already in memory,
+    or a {split: ImageArrays} dict."""
+    if isinstance(data_cfg, ImageArrays):
+        data_cfg = {"train": data_cfg}
     out = Path(out)
     if out.exists() and not overwrite:
         raise RunError(f"{out} exists; choose another --out (features files are never overwritten)")
@@ -197,10 +205,11 @@ def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | 
         "backbone": backbone.name, "layer": layer, "module": runner.extractor.target, "weights": backbone.weights,
         "spec": json.dumps(backbone.spec),
         "preprocessing": json.dumps(backbone.preprocess.to_dict()),
-        "source": json.dumps({k: v for k, v in vars(data_cfg).items()}, default=str),
+        "source": json.dumps({k: v for k, v in vars(data_cfg).items()} if not isinstance(data_cfg, dict)
+                             else {"arrays": {k: len(v) for k, v in data_cfg.items()}}, default=str),
     }
     splits = _batches(data_cfg, backbone.preprocess, batch_size)
-    from_files = data_cfg.name == "folder"  # decoded and resized one by one in DataLoader workers
+    from_files = getattr(data_cfg, "name", None) == "folder"  # decoded and resized one by one in DataLoader workers
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     mode = "a" if partial.exists() and _same_signature(partial, signature) else "w"
