@@ -66,30 +66,34 @@ class Preprocess:
     def output_size(self) -> tuple[int, int]:
         return tuple(self.size) if self.size else (self.crop, self.crop)
 
-    def __call__(self, images: torch.Tensor, resized: bool = False) -> torch.Tensor:
-        """uint8 N×C×H×W (any C, H, W) → normalised float N×channels×h×w, on the batch's device.
-
-        `resized=True`: the images were already resized and cropped (decoded files do that one by one,
-        since each has its own size), so only channels and normalisation are left to do."""
-        x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
-        if x.shape[1] != self.channels:
-            x = to_channels(x, self.channels)
+    def geometry(self, x: torch.Tensor, top: float = 1.0) -> torch.Tensor:
+        """Float N×C×H×W pixels in [0, top] → resized (and centre-cropped) to the network's input size."""
         h, w = x.shape[-2:]
-        if resized:
-            if (h, w) != self.output_size:
-                raise ValueError(f"images said to be resized are {h}×{w}, not {self.output_size}")
-        elif self.size:
-            if (h, w) != tuple(self.size):
-                x = F.interpolate(x, size=tuple(self.size), mode=self.interpolation, antialias=True, align_corners=False)
+        if self.size:
+            if (h, w) == tuple(self.size):
+                return x
+            x = F.interpolate(x, size=tuple(self.size), mode=self.interpolation, antialias=True, align_corners=False)
         else:
             scale = self.resize / min(h, w)
             new = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
             if new != (h, w):
                 x = F.interpolate(x, size=new, mode=self.interpolation, antialias=True, align_corners=False)
-            top, left = (new[0] - self.crop) // 2, (new[1] - self.crop) // 2
-            x = x[..., top : top + self.crop, left : left + self.crop]
-        if self.interpolation == "bicubic" and not resized:
-            x = x.clamp(0.0, 1.0)  # bicubic overshoots; decoded pixels cannot
+            top_row, left = (new[0] - self.crop) // 2, (new[1] - self.crop) // 2
+            x = x[..., top_row : top_row + self.crop, left : left + self.crop]
+        return x.clamp(0.0, top) if self.interpolation == "bicubic" else x  # bicubic overshoots
+
+    def __call__(self, images: torch.Tensor, resized: bool = False) -> torch.Tensor:
+        """uint8 N×C×H×W (any C, H, W) → normalised float N×channels×h×w, on the batch's device.
+
+        `resized=True`: the images were already brought to the input size by `geometry` (decoded files
+        are, one by one, since each has its own size), so only channels and normalisation are left."""
+        x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+        if x.shape[1] != self.channels:
+            x = to_channels(x, self.channels)
+        if not resized:
+            x = self.geometry(x)
+        elif tuple(x.shape[-2:]) != self.output_size:
+            raise ValueError(f"images said to be resized are {tuple(x.shape[-2:])}, not {self.output_size}")
         return self._normalizer(x.contiguous())
 
 

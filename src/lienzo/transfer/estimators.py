@@ -142,8 +142,8 @@ def predict_svm(model_dir: str | Path, images: list[str | Path], top_k: int = 5)
     probs = model["calibrated"].predict_proba(x) if model.get("calibrated") is not None else None
     names = model["class_names"]
     k = min(top_k, scores.shape[1])
-    for row, i in enumerate(ok):
-        order = np.argsort(-scores[row], kind="stable")[:k]
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    for row, (i, order) in enumerate(zip(ok, top)):
         results[i]["predictions"] = [
             {"class": names[c], "score": round(float(scores[row, c]), 6),
              **({"probability": round(float(probs[row, c]), 6)} if probs is not None else {})}

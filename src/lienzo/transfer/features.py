@@ -73,13 +73,7 @@ class _FileImages(Dataset):
                 image = load_image(self.files[i], p.channels, tuple(p.size))
             else:
                 image = load_image(self.files[i], p.channels)
-                h, w = image.shape[-2:]
-                scale = p.resize / min(h, w)
-                size = (max(p.crop, round(h * scale)), max(p.crop, round(w * scale)))
-                image = torch.nn.functional.interpolate(image[None].float(), size=size, mode=p.interpolation,
-                                                        antialias=True, align_corners=False)[0]
-                top, left = (size[0] - p.crop) // 2, (size[1] - p.crop) // 2
-                image = image[:, top : top + p.crop, left : left + p.crop].round().clamp(0, 255).to(torch.uint8)
+                image = p.geometry(image[None].float(), top=255.0)[0].round().clamp(0, 255).to(torch.uint8)
         except DataError as err:
             return None, i, str(err)
         return image, i, None

@@ -101,10 +101,16 @@ def labelled_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tuple
     return chosen, rest.nonzero().flatten()
 
 
-def write_target(photos: ImageArrays, path: Path, per_class: int, seed: int) -> dict:
-    """The illustrated target domain as one HDF5 file: /train (the labelled part) and /test (the rest)."""
+def write_target(photos: ImageArrays, path: Path, per_class: int, seed: int, max_test: int | None = None) -> dict:
+    """The illustrated target domain as one HDF5 file: /train (the labelled part) and /test (the rest, or
+    a stratified sample of `max_test` of it for quick runs)."""
+    from ..data.splits import stratified_split
+
     drawings = illustrate(photos.images, seed)
     labelled, rest = labelled_split(photos.labels, per_class, seed)
+    if max_test and len(rest) > max_test:
+        keep, _ = stratified_split(photos.labels[rest], 1 - max_test / len(rest), seed)
+        rest = rest[keep]
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     for group, index in (("train", labelled), ("test", rest)):
@@ -211,10 +217,8 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
     if list(photos.class_names) != list(loaded.class_names):
         raise RunError(f"{source}: its classes {loaded.class_names[:3]}... are not Fashion-MNIST's")
     target = work / "target.h5"
-    made = write_target(photos, target, settings.labelled_per_class, settings.seed)
+    made = write_target(photos, target, settings.labelled_per_class, settings.seed, settings.max_test)
     _plot_examples(photos, made["drawings"], work / "target_examples.png")
-    if settings.max_test:
-        _trim_test(target, settings.max_test, settings.seed)
     target_cfg = config_from_dict({"data": {"name": "hdf5", "root": str(target), "channels": channels}}).data
     n_labelled = len(made["labelled"])
 
@@ -262,24 +266,6 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
     log.info("study written to %s", work)
     study["dir"] = str(work)
     return study
-
-
-def _trim_test(target: Path, max_test: int, seed: int) -> None:
-    """Keep a stratified sample of `max_test` target test images (quick runs and tests)."""
-    import h5py
-
-    from ..data.hdf5 import load_hdf5
-    from ..data.splits import stratified_split
-
-    test = load_hdf5(target, "test")
-    if len(test) <= max_test:
-        return
-    keep, _ = stratified_split(test.labels, 1 - max_test / len(test), seed)
-    keep = keep.sort().values
-    with h5py.File(target, "a") as f:
-        del f["test"]
-    write_hdf5(target, test.images[keep].permute(0, 2, 3, 1).numpy(), test.labels[keep].numpy(), test.class_names,
-               "test")
 
 
 def _plot_examples(photos: ImageArrays, drawings: torch.Tensor, path: Path, per_class: int = 2) -> Path:
