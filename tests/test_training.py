@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+import torch
 
 from lienzo import load_config, train
 from lienzo.hardware import CPU_BF16_MIN_MACS, cpu_has_fast_bf16, resolve_precision
@@ -43,3 +44,57 @@ def test_epoch_schedules_are_stepped_once_per_epoch(tmp_path, schedule, expected
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["lr"]) for r in rows] == pytest.approx(expected)
+
+
+def _ema_run(tmp_path, name, decay, epochs=1, resume=None):
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    if resume is not None:
+        return train(resume=resume, overrides=[f"trainer.max_epochs={epochs}"])
+    cfg = load_config("configs/fashion_basenet.yaml", [
+        f"data.root={root}", "data.batch_size=30", "data.val_fraction=0", f"trainer.max_epochs={epochs}",
+        "trainer.progress=false", f"run.dir={tmp_path / 'runs'}", f"run.name={name}", "optim.lr=0.1",
+        f"trainer.ema_decay={decay}",
+    ])
+    return train(cfg)
+
+
+def _ckpt(run, which="last"):
+    return torch.load(run / "checkpoints" / f"{which}.ckpt", map_location="cpu", weights_only=False)
+
+
+def test_ema_checkpoint_holds_the_average_of_the_steps(tmp_path):
+    # 60 images in batches of 30: two steps, so the average is d * w1 + (1 - d) * w2 and the raw weights are
+    # w2. Two decays on the same seeded run give the same raw weights (averaging does not touch training),
+    # and avg - raw = d * (w1 - w2): the two differences are in the ratio of the decays.
+    one, two = _ema_run(tmp_path, "half", 0.5), _ema_run(tmp_path, "quarter", 0.25)
+    a, b = _ckpt(one), _ckpt(two)
+    assert set(a["state_dict"]) == set(a["current_model_state"])
+    for name, raw in a["current_model_state"].items():
+        assert torch.equal(raw, b["current_model_state"][name])
+        diff_half, diff_quarter = a["state_dict"][name] - raw, b["state_dict"][name] - raw
+        assert torch.allclose(diff_half * 0.25, diff_quarter * 0.5, atol=1e-6)
+        assert diff_half.abs().max() > 0  # the average is not the last weights
+    # evaluate and predict read the average
+    from lienzo.evaluate import load_run
+
+    loaded = load_run(one, "last")
+    for name, value in loaded.model.state_dict().items():
+        assert torch.equal(value, a["state_dict"][f"model.{name}"])
+
+
+def test_ema_survives_resume(tmp_path):
+    straight = _ema_run(tmp_path, "straight", 0.9, epochs=2)
+    stopped = _ema_run(tmp_path, "stopped", 0.9, epochs=1)
+    resumed = _ema_run(tmp_path, None, 0.9, epochs=2, resume=stopped)
+    a, b = _ckpt(straight), _ckpt(resumed)
+    assert b["epoch"] == a["epoch"] == 1
+    for key in ("state_dict", "current_model_state"):
+        for name, value in a[key].items():
+            assert torch.allclose(value, b[key][name], atol=1e-7), (key, name)
+
+
+def test_ema_decay_must_be_below_one():
+    from lienzo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trainer.ema_decay"):
+        load_config(None, ["trainer.ema_decay=1.0"])

@@ -79,6 +79,8 @@ class TrainerConfig:
     early_stopping_patience: int | None = None  # epochs without val improvement; None = off
     monitor: str = "val_loss"  # val_loss or val_top1: what best.ckpt and early stopping watch
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999) and
+    # validate, checkpoint and evaluate with it; None = off
     progress: bool = True
     threads: int | None = None  # CPU threads for torch; None = all cores
 
@@ -226,6 +228,8 @@ def _validate(cfg: Config) -> None:
         parse_groups(cfg.finetune.groups)
     if cfg.finetune.unfreeze_after < 0:
         raise ConfigError(f"finetune.unfreeze_after: must be >= 0, got {cfg.finetune.unfreeze_after}")
+    if cfg.trainer.ema_decay is not None and not 0.0 <= cfg.trainer.ema_decay < 1.0:
+        raise ConfigError(f"trainer.ema_decay: must be in [0, 1), got {cfg.trainer.ema_decay}")
     if cfg.data.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.data.channels}")
 

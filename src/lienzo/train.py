@@ -13,7 +13,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .config import Config, dump_config, load_config
@@ -90,6 +90,11 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
     monitor = tcfg.monitor if has_val else "train_loss"
     mode = "max" if monitor.endswith("top1") else "min"
     callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), *extra_callbacks]
+    if tcfg.ema_decay is not None:
+        # Lightning's EMA: validation runs on the averaged weights, and checkpoints hold them as their
+        # state_dict (the raw weights travel beside them for resuming), so best.ckpt, evaluate and
+        # predict all use the average without knowing about it.
+        callbacks.append(EMAWeightAveraging(decay=tcfg.ema_decay))
     callbacks.append(ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode, save_last=True,
         save_on_train_epoch_end=True, enable_version_counter=False, auto_insert_metric_name=False,
