@@ -1,5 +1,5 @@
 """Prediction throughput of a trained run on the Fashion-MNIST test split, at batch 32 (the peers')
-and at lienzo's default evaluation batch. Usage: python benchmarks/predict_speed.py RUNS_DIR"""
+and at lienzo's default evaluation batch. Usage: python benchmarks/predict_speed.py RUN_OR_RUNS_DIR"""
 import glob
 import sys
 import time
@@ -7,7 +7,10 @@ import time
 from lienzo.data.idx import FASHION_MNIST_CLASSES, load_idx_split
 from lienzo.evaluate import load_run, predict_logits
 
-run = sorted(glob.glob(f"{sys.argv[1]}/*/"))[-1]
+from pathlib import Path
+
+given = Path(sys.argv[1])
+run = given if (given / "checkpoints").is_dir() else sorted(glob.glob(f"{given}/*/"))[-1]
 loaded = load_run(run)
 test = load_idx_split("/usr/share/datasets/fashion-mnist", "test", FASHION_MNIST_CLASSES)
 for batch in (32, 512):
