@@ -45,8 +45,10 @@ test: setup browser
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
+# The side-by-side speed measurements of benchmarks/RESULTS.md (Keras peer only where /tmp/tf has tensorflow-cpu).
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/basenet_vs_peers.py --rounds 3
+	bash benchmarks/resnet18_vs_peer.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
