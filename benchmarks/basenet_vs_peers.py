@@ -71,7 +71,7 @@ def main() -> None:
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            jobs = [("lienzo_bench", lambda: lienzo_bench()),
+            jobs = [("lienzo", lienzo_bench),
                     ("lienzo", lambda r=r: lienzo_epoch(Path(tmp), f"round{r}")),
                     ("torch", lambda: peer(sys.executable, "torch_basenet.py", args.peers, "torch"))]
             if have_keras:
@@ -80,7 +80,7 @@ def main() -> None:
             figures = {}
             for name, job in jobs:
                 for key, value in job().items():
-                    figures[f"{name}.{key}".replace("lienzo_bench.bench_train", "lienzo.bench_train")] = value
+                    figures[f"{name}.{key}"] = value
             rounds.append(figures)
             print(f"round {r + 1}: " + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(figures.items())), flush=True)
     ratios = {

@@ -46,10 +46,10 @@ def test_epoch_schedules_are_stepped_once_per_epoch(tmp_path, schedule, expected
     assert [float(r["lr"]) for r in rows] == pytest.approx(expected)
 
 
-def _ema_run(tmp_path, name, decay, epochs=1, resume=None):
-    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
-    if resume is not None:
-        return train(resume=resume, overrides=[f"trainer.max_epochs={epochs}"])
+def _ema_run(tmp_path, name, decay, epochs=1):
+    root = tmp_path / "data"
+    if not root.exists():
+        write_idx_dataset(root, n_train=60, n_test=30)
     cfg = load_config("configs/fashion_basenet.yaml", [
         f"data.root={root}", "data.batch_size=30", "data.val_fraction=0", f"trainer.max_epochs={epochs}",
         "trainer.progress=false", f"run.dir={tmp_path / 'runs'}", f"run.name={name}", "optim.lr=0.1",
@@ -85,7 +85,7 @@ def test_ema_checkpoint_holds_the_average_of_the_steps(tmp_path):
 def test_ema_survives_resume(tmp_path):
     straight = _ema_run(tmp_path, "straight", 0.9, epochs=2)
     stopped = _ema_run(tmp_path, "stopped", 0.9, epochs=1)
-    resumed = _ema_run(tmp_path, None, 0.9, epochs=2, resume=stopped)
+    resumed = train(resume=stopped, overrides=["trainer.max_epochs=2"])
     a, b = _ckpt(straight), _ckpt(resumed)
     assert b["epoch"] == a["epoch"] == 1
     for key in ("state_dict", "current_model_state"):
