@@ -3,11 +3,10 @@ and at lienzo's default evaluation batch. Usage: python benchmarks/predict_speed
 import glob
 import sys
 import time
+from pathlib import Path
 
 from lienzo.data.idx import FASHION_MNIST_CLASSES, load_idx_split
 from lienzo.evaluate import load_run, predict_logits
-
-from pathlib import Path
 
 given = Path(sys.argv[1])
 run = given if (given / "checkpoints").is_dir() else sorted(glob.glob(f"{given}/*/"))[-1]
