@@ -9,9 +9,9 @@ FM="data.root=.data/fashion-mnist"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)" >> "$OUT/gpu.txt"
 {
-for p in 32 bf16 16; do $L bench train resnet18 --batch-size 128 --input 3,32,32 --precision $p --steps 30; done
-$L bench train fastnet_s --batch-size 256 --input 1,28,28 --steps 50
-$L bench train basenet --batch-size 32 --input 1,28,28 --steps 200
+for p in 32 bf16 16; do $L bench train resnet18 --batch-size 128 --input 3,32,32 --precision $p --steps 30 --json; done
+$L bench train fastnet_s --batch-size 256 --input 1,28,28 --steps 50 --json
+$L bench train basenet --batch-size 32 --input 1,28,28 --steps 200 --json
 } > "$OUT/bench.jsonl" 2> "$OUT/bench.err"
 # DDP on one node (one process per GPU present), fp16 autocast, one epoch each.
 $L train configs/fashion_fast.yaml $FM trainer.max_epochs=1 trainer.strategy=ddp trainer.precision=16 \

@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 from lienzo.data.idx import FASHION_MNIST_CLASSES, load_idx_split
-from lienzo.evaluate import load_run, predict_logits
+from lienzo.evaluate import load_run
+from lienzo.tasks.classify import predict_logits
 
 given = Path(sys.argv[1])
 run = given if (given / "checkpoints").is_dir() else sorted(glob.glob(f"{given}/*/"))[-1]

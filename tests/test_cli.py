@@ -1,5 +1,7 @@
 """Bad input: exit code 2 and one clear line, no traceback."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -50,7 +52,7 @@ def test_data_and_model_errors(capsys, tmp_path, fashion_root):
 def test_run_errors(capsys, tmp_path):
     assert_one_line_error(capsys, "run folder not found", "evaluate", str(tmp_path / "missing"))
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
-    assert_one_line_error(capsys, "no checkpoint", "evaluate", str(tmp_path / "run"))
+    assert_one_line_error(capsys, "no best.ckpt", "evaluate", str(tmp_path / "run"))
     (tmp_path / "run" / "checkpoints" / "best.ckpt").write_bytes(b"not a checkpoint")
     assert_one_line_error(capsys, "not a readable checkpoint", "predict", str(tmp_path / "run"), "x.png")
 
@@ -61,12 +63,12 @@ def test_checkpoint_of_another_architecture_or_class_count(capsys, tmp_path):
                            "trainer.max_epochs=1", f"run.dir={tmp_path}", "run.name=r", "trainer.progress=false")
     assert code == 0, err
     run = tmp_path / "r"
-    assert_one_line_error(capsys, "checkpoint does not fit lenet5", "train", "--resume", str(run), "model.arch=lenet5")
+    assert_one_line_error(capsys, "checkpoint does not fit", "train", "--resume", str(run), "model.arch=lenet5")
     assert_one_line_error(capsys, "the model was trained on", "evaluate", str(run), "data.classes=[0, 1]")
     ckpt = torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)
     ckpt["hyper_parameters"]["config"]["model"]["arch"] = "lenet5"
     torch.save(ckpt, run / "checkpoints" / "best.ckpt")
-    assert_one_line_error(capsys, "checkpoint does not fit lenet5", "evaluate", str(run))
+    assert_one_line_error(capsys, "checkpoint does not fit", "evaluate", str(run))
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -81,6 +83,21 @@ def test_models_and_summary(capsys):
     assert code == 0 and "vgg16" in out and "138,357,544" in out
     code, out, _ = run_cli(capsys, "summary", "vgg16", "--input", "3,224,224")
     assert code == 0 and "138,357,544" in out and "512×7×7" in out
-    code, _, err = run_cli(capsys, "bench", "train", "basenet", "--input", "1,28,28", "--batch-size", "8", "--steps", "3",
-                           "trainer.progress=false")
-    assert code == 0
+
+
+def test_bench_reports_what_was_asked(capsys):
+    args = ["bench", "train", "basenet", "--input", "1,28,28", "--batch-size", "8", "--steps", "3", "--warmup", "1",
+            "--precision", "32", "--threads", "1"]
+    code, out, err = run_cli(capsys, *args, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert {k: result[k] for k in ("arch", "batch_size", "input", "precision", "threads", "steps")} == {
+        "arch": "basenet", "batch_size": 8, "input": [1, 28, 28], "precision": "32-true", "threads": 1, "steps": 3}
+    assert result["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert result["seconds"] > 0 and result["images_per_second"] == pytest.approx(3 * 8 / result["seconds"], rel=0.01)
+    # the key=value spelling is the same setting, reported as used; the text form says the same
+    code, out, err = run_cli(capsys, "bench", "train", "basenet", "--input", "1,28,28", "--steps", "2", "--warmup", "0",
+                             "data.batch_size=4", "trainer.precision=32")
+    assert code == 0, err
+    assert out.startswith("basenet: ") and " images/s  (batch 4, input 1×28×28, 32-true, " in out
+    assert float(out.split(": ", 1)[1].split(" images/s")[0].replace(",", "")) > 0

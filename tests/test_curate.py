@@ -1,6 +1,7 @@
 """Curation (match, filter, split) on folders of tiny files the tests write, and the CUB-200-2011 layout."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +98,13 @@ def test_split_counts_into_folders_and_hdf5(tmp_path):
     assert counts == {"train": 21, "val": 3, "test": 6}
     train, test = load_hdf5(tmp_path / "data.h5", "train"), load_hdf5(tmp_path / "data.h5", "test")
     assert train.images.shape == (21, 3, 8, 8) and len(test) == 6 and train.class_names == ["a", "b"]
+    # the three groups hold every source image once, resized as load_folder resizes it, under its own label
+    from lienzo.data.folders import load_folder
+
+    source = load_folder(src, image_size=(8, 8))
+    parts = [load_hdf5(tmp_path / "data.h5", part) for part in ("train", "val", "test")]
+    pairs = sorted((int(label), image.numpy().tobytes()) for part in parts for image, label in zip(part.images, part.labels))
+    assert pairs == sorted((int(label), image.numpy().tobytes()) for image, label in zip(source.images, source.labels))
     with pytest.raises(RunError):
         curate.split(src, tmp_path / "data.h5")
 
@@ -122,3 +130,185 @@ def test_cub_layout_is_a_data_source(tmp_path):
     (root / "classes.txt").unlink()
     with pytest.raises(DataError, match="classes.txt: missing"):
         load_source(cfg.data)
+
+
+# --- issue 9: plurals, the unsorted list, unique names, score as evaluate, the val split, writable arrays ---
+
+
+def test_match_plurals_and_lists_what_it_left_out(tmp_path):
+    src = tmp_path / "src"
+    sorted_as = {
+        "three dogs playing.jpg": "dog",
+        "Puppies.png": "dog",            # 'puppy' is a synonym of dog: ies
+        "foxes_in_snow.png": "fox",      # es
+        "wolves.png": "wolf",            # f → ves
+        "Butterflies-garden.png": "butterfly",
+        "two-black-swans.png": "black swan",  # the last word of a two-word class
+        "snowmen.png": "snowman",        # irregular, as a suffix
+        "children.png": "child",
+        "swans.png": "swan",
+    }
+    left_out = {"kitchen.png": ("unmatched", ""), "dog_and_fox.png": ("ambiguous", "dog; fox")}
+    for name in [*sorted_as, *left_out]:
+        _tiny(src / name)
+    vocabulary = tmp_path / "classes.txt"
+    vocabulary.write_text("# one class per line, synonyms after commas\ndog, puppy\nfox\nwolf\nbutterfly\n"
+                          "black swan\nswan\nsnowman\nchild\n")
+    counts = curate.match(src, str(vocabulary), tmp_path / "out")
+    assert counts == {"black swan": 1, "butterfly": 1, "child": 1, "dog": 2, "fox": 1, "snowman": 1, "swan": 1,
+                      "wolf": 1}
+    for name, cls in sorted_as.items():
+        assert (tmp_path / "out" / cls / name).is_symlink()
+    with open(tmp_path / "out" / "unsorted.csv", newline="") as f:
+        rows = {row["path"]: (row["reason"], row["classes"]) for row in csv.DictReader(f)}
+    assert rows == {str(src / name): why for name, why in left_out.items()}
+    # a class under --min-images is listed too, with its name
+    curate.match(src, str(vocabulary), tmp_path / "two", min_images=2)
+    with open(tmp_path / "two" / "unsorted.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 9 and {r["reason"] for r in rows} == {"unmatched", "ambiguous", "class under 2 images"}
+    assert {r["classes"] for r in rows if r["reason"] == "class under 2 images"} == {
+        "black swan", "butterfly", "child", "fox", "snowman", "swan", "wolf"}
+
+
+def test_plural_forms():
+    assert {"dogs"} <= curate.plural_forms("dog") and "foxes" in curate.plural_forms("fox")
+    assert "puppies" in curate.plural_forms("puppy") and "boys" in curate.plural_forms("boy")
+    assert "boies" not in curate.plural_forms("boy")  # vowel + y takes a plain s
+    assert {"knives", "leaves", "firemen", "mice", "geese"} <= (curate.plural_forms("knife") | curate.plural_forms("leaf")
+                                                                 | curate.plural_forms("fireman")
+                                                                 | curate.plural_forms("mouse")
+                                                                 | curate.plural_forms("goose"))
+
+
+def _two_of_one_name(src):
+    """src/a/dog.png and src/b/dog.png, different pictures with one name."""
+    first = write_png(src / "a" / "dog.png", np.full((4, 4, 3), 10, np.uint8))
+    second = write_png(src / "b" / "dog.png", np.full((4, 4, 3), 200, np.uint8))
+    return first, second
+
+
+def _pixel(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.getpixel((0, 0))[0]
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_match_never_overwrites_files_of_one_name(tmp_path, caplog, copy):
+    _two_of_one_name(tmp_path / "src")
+    with caplog.at_level("INFO", logger="lienzo"):
+        assert curate.match(tmp_path / "src", ["dog"], tmp_path / "out", copy=copy) == {"dog": 2}
+    placed = sorted((tmp_path / "out" / "dog").iterdir())
+    assert [p.name for p in placed] == ["dog-2.png", "dog.png"]
+    assert sorted(_pixel(p) for p in placed) == [10, 200]  # both pictures, neither written over the other
+    assert all(p.is_symlink() != copy for p in placed)
+    assert "1 renamed" in caplog.text and "dog-2.png (dog.png was taken)" in caplog.text
+
+
+def test_filter_and_split_never_overwrite_files_of_one_name(tmp_path, caplog):
+    first, second = _two_of_one_name(tmp_path / "src")
+    scores = tmp_path / "scores.csv"
+    scores.write_text(f"path,true,class1,prob1\n{first},dog,dog,0.9\n{second},dog,dog,0.8\n")
+    with caplog.at_level("INFO", logger="lienzo"):
+        assert curate.filter_scored(scores, tmp_path / "kept", min_prob=0.5, copy=True) == {"dog": 2}
+    assert sorted(_pixel(p) for p in (tmp_path / "kept" / "dog").iterdir()) == [10, 200]
+    assert "1 renamed" in caplog.text
+    # split: one class folder whose sub-folders hold files of one name
+    for i in range(3):
+        write_png(tmp_path / "classes" / "dog" / f"s{i}" / "x.png", np.full((4, 4, 3), 50 * i, np.uint8))
+        write_png(tmp_path / "classes" / "cat" / f"x{i}.png", np.full((4, 4, 3), 7, np.uint8))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="lienzo"):
+        assert curate.split(tmp_path / "classes", tmp_path / "parts", val=0, test=0) == {"train": 6, "val": 0, "test": 0}
+    dogs = sorted((tmp_path / "parts" / "train" / "dog").iterdir())
+    assert [p.name for p in dogs] == ["x-2.png", "x-3.png", "x.png"] and sorted(_pixel(p) for p in dogs) == [0, 50, 100]
+    assert "2 renamed" in caplog.text
+
+
+def test_score_is_evaluate_with_the_runs_tta_and_names_its_k(tmp_path):
+    import torch
+
+    from lienzo import load_config, train
+    from lienzo.data.idx import load_idx_split
+    from lienzo.data.transforms import Normalizer
+    from lienzo.evaluate import load_run
+    from lienzo.metrics.classification import classification_metrics
+    from tests.helpers import write_idx_dataset
+
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=12)
+    run = train(load_config("configs/fashion_basenet.yaml", [
+        f"data.root={root}", "data.batch_size=30", "trainer.max_epochs=1", "trainer.progress=false",
+        f"run.dir={tmp_path / 'runs'}", "trainer.tta=true", "optim.lr=0.05"]))
+    loaded = load_run(run)
+    assert loaded.config.trainer.tta
+    test = load_idx_split(root, "test", loaded.class_names)
+    for i in range(len(test)):
+        write_png(tmp_path / "imgs" / loaded.class_names[int(test.labels[i])] / f"{i:02d}.png", test.images[i, 0].numpy())
+    summary = curate.score(run, tmp_path / "imgs", tmp_path / "scores.csv", top_k=2)
+    # what evaluate computes: the mean of the image's and its mirror's logits, in fp32 for so small a model
+    with torch.no_grad():
+        x = Normalizer(loaded.mean, loaded.std)(test.images)
+        plain = loaded.model.float()(x)
+        logits = (plain + loaded.model(x.flip(3))) / 2
+    probs = logits.softmax(1)
+    assert (probs - plain.softmax(1)).abs().max() > 1e-3  # the test can tell tta from none
+    with open(tmp_path / "scores.csv", newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: Path(r["path"]).name)  # 00.png ... 11.png: image i
+    assert len(rows) == 12 and set(rows[0]) == {"path", "true", "class1", "prob1", "class2", "prob2"}
+    for i, row in enumerate(rows):
+        order = probs[i].argsort(descending=True, stable=True)
+        assert [row["class1"], row["class2"]] == [loaded.class_names[int(c)] for c in order[:2]]
+        assert [float(row["prob1"]), float(row["prob2"])] == pytest.approx(probs[i, order[:2]].tolist(), abs=2e-6)
+    expected = classification_metrics(logits, test.labels, loaded.class_names)["per_class"]
+    for name, figures in summary.items():
+        assert set(figures) == {"count", "top1", "top2", "cross_entropy"}
+        assert figures["count"] == expected[name]["count"] and figures["top1"] == expected[name]["top1"]
+        assert figures["cross_entropy"] == pytest.approx(expected[name]["cross_entropy"], abs=1e-5)
+        ranks = [int((probs[i] > probs[i, int(test.labels[i])]).sum()) for i in range(12)
+                 if loaded.class_names[int(test.labels[i])] == name]
+        assert figures["top2"] == sum(r < 2 for r in ranks) / len(ranks)
+    with open(tmp_path / "scores.classes.csv", newline="") as f:
+        assert list(csv.DictReader(f))[0].keys() == {"class", "count", "top1", "top2", "cross_entropy"}
+
+
+def test_split_val_group_is_the_validation_split(tmp_path, caplog):
+    import torch
+
+    from lienzo.data.module import ClassificationData
+
+    src = _class_folder(tmp_path / "src", {"a": 20, "b": 10})
+    assert curate.split(src, tmp_path / "data.h5", val=0.2, test=0.1, image_size=(8, 8)) == {
+        "train": 21, "val": 6, "test": 3}
+    val = load_hdf5(tmp_path / "data.h5", "val")
+    cfg = config_from_dict({"data": {"name": "hdf5", "root": str(tmp_path / "data.h5"), "val_fraction": 0.1}})
+    data = ClassificationData(cfg.data)
+    with caplog.at_level("INFO", logger="lienzo"):
+        data.setup()
+    assert len(data.train_arrays) == 21 and len(data.test_arrays) == 3  # all of train: no 10 % held out
+    assert torch.equal(data.val_arrays.images, val.images) and torch.equal(data.val_arrays.labels, val.labels)
+    assert "data.val_fraction (0.1) is not applied" in caplog.text
+    # the folder layout that split writes reads the same way
+    curate.split(src, tmp_path / "parts", val=0.2, test=0.1)
+    cfg = config_from_dict({"data": {"name": "folder", "root": str(tmp_path / "parts"), "image_size": [8, 8]}})
+    data = ClassificationData(cfg.data)
+    data.setup()
+    assert (len(data.train_arrays), len(data.val_arrays), len(data.test_arrays)) == (21, 6, 3)
+
+
+def test_score_and_split_leave_no_unwritable_array_warning(tmp_path):
+    """PyTorch warns once per process, so the check runs in a fresh one with that warning made an error."""
+    import subprocess
+    import sys
+
+    for i in range(4):
+        write_png(tmp_path / "src" / "grey" / f"{i}.png", np.full((6, 6), 30 * i, np.uint8))
+        write_png(tmp_path / "src" / "rgb" / f"{i}.png", np.full((6, 6, 3), 30 * i, np.uint8))
+    code = ("import sys; from lienzo import curate; from lienzo.data.images import load_image\n"
+            "load_image(sys.argv[1] + '/src/grey/0.png', 1); load_image(sys.argv[1] + '/src/rgb/0.png', 1)\n"
+            "curate.split(sys.argv[1] + '/src', sys.argv[1] + '/d.h5', val=0.25, test=0.25, channels=1)\n")
+    done = subprocess.run([sys.executable, "-W", "error:The given NumPy array is not writable", "-c", code,
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "d.h5").is_file()

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from .config import config_from_dict
+from .errors import ConfigError
 from .data.arrays import ImageArrays
 from .data.module import ClassificationData
 from .summary import macs_for_precision
@@ -38,10 +39,16 @@ class _Timer(L.Callback):
             torch.cuda.synchronize()
 
 
-def bench_train(arch: str, batch_size: int = 128, input_shape=(3, 32, 32), precision: str = "auto",
+def bench_train(arch: str, batch_size: int | None = None, input_shape=(3, 32, 32), precision: str | None = None,
                 steps: int = 20, warmup: int = 3, num_classes: int = 10, overrides: list[str] = ()) -> dict:
-    """Images per second over `steps` training steps after `warmup` steps, batch loading included."""
+    """Images per second over `steps` training steps after `warmup` steps, batch loading included.
+
+    `batch_size` and `precision` are data.batch_size and trainer.precision (defaults 128 and auto): give
+    each as an argument or as an override; both with different values is an error."""
+    if steps < 1 or warmup < 0:
+        raise ConfigError(f"bench needs steps >= 1 and warmup >= 0, got {steps} and {warmup}")
     cfg = _bench_config(arch, batch_size, precision, overrides)
+    batch_size = cfg.data.batch_size
     channels, height, width = input_shape
     n = batch_size * (steps + warmup)
     generator = torch.Generator().manual_seed(0)
@@ -73,10 +80,26 @@ def bench_train(arch: str, batch_size: int = 128, input_shape=(3, 32, 32), preci
 
 
 def _bench_config(arch, batch_size, precision, overrides):
-    cfg = config_from_dict({
-        "data": {"batch_size": batch_size, "val_fraction": 0.0, "normalize": False},
+    """The training config of the benchmark: SGD, one epoch, no validation, the given batch and precision."""
+    given = {"data.batch_size": batch_size, "trainer.precision": precision}
+    for key, value in given.items():
+        if value is None:
+            continue
+        for text in overrides:
+            name, _, raw = text.partition("=")
+            if name.strip() == key and raw.strip() != str(value):
+                raise ConfigError(f"{key} is given twice ({value} and {text.strip()}): give only one")
+    return config_from_dict({
+        "data": {"batch_size": 128, "val_fraction": 0.0, "normalize": False},
         "model": {"arch": arch},
         "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
-        "trainer": {"precision": precision, "max_epochs": 1, "progress": False},
-    }, overrides)
-    return cfg
+        "trainer": {"precision": "auto", "max_epochs": 1, "progress": False},
+    }, [*overrides, *(f"{key}={value}" for key, value in given.items() if value is not None)])
+
+
+def format_bench(result: dict) -> str:
+    """One line: speed first, then what was measured."""
+    shape = "×".join(map(str, result["input"]))
+    return (f"{result['arch']}: {result['images_per_second']:,.1f} images/s  (batch {result['batch_size']}, "
+            f"input {shape}, {result['precision']}, {result['device']}, {result['threads']} threads, "
+            f"{result['steps']} steps in {result['seconds']} s)")

@@ -1,15 +1,90 @@
-"""`lienzo <verb>`: a thin face over the public functions. User mistakes exit with code 2 and one line."""
+"""`lienzo <verb>`: a thin face over the public functions.
+
+Exit codes: 0 done; 2 a user mistake (one line, `--debug` for the traceback); 3 some inputs failed and
+the rest were done (e.g. `predict` with unreadable files); 130 interrupted (Ctrl-C).
+
+Only argparse, json and lienzo.errors load at start-up: torch, Lightning and scikit-learn are imported
+inside the verbs that need them, so `lienzo --help` answers at once and `lienzo models` never loads Lightning.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import math
+import re
 import sys
 import warnings
+from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, LienzoError
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+# Flags that are another spelling of a config key: giving both, with different values, is an error.
+FLAG_KEYS = {
+    "batch_size": ("--batch-size", "data.batch_size"),
+    "precision": ("--precision", "trainer.precision"),
+    "threads": ("--threads", "trainer.threads"),
+}
+PRECISIONS = ("auto", "32", "bf16", "16")
+
+
+# ---- argument types -------------------------------------------------------------------------------------
+
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= minimum, refused with a message that says the bound."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+
+
+def _float_in(low: float, high: float, *, high_open: bool, what: str):
+    """An argparse type: a float in [low, high] or [low, high)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low <= value < high if high_open else low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{what}, got {text}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+fraction = _float_in(0.0, 1.0, high_open=True, what="expected a fraction in [0, 1)")
+probability = _float_in(0.0, 1.0, high_open=False, what="expected a probability in [0, 1]")
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a float > 0 (learning rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -22,137 +97,579 @@ def _shape(text: str) -> tuple[int, int, int]:
     return values
 
 
+# ---- the parser -----------------------------------------------------------------------------------------
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lienzo", description="Deep learning on images.")
+    """The `lienzo` parser: every verb sets `handler`, the function that runs it."""
+    parser = argparse.ArgumentParser(
+        prog="lienzo", description="Deep learning on images.",
+        epilog="exit codes: 0 done, 2 user error, 3 some inputs failed (the rest were done), 130 interrupted")
     parser.add_argument("--version", action="version", version=f"lienzo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for add in (_add_train, _add_evaluate, _add_predict, _add_models, _add_summary, _add_bench, _add_features,
+                _add_svm, _add_tsne, _add_curate, _add_study):
+        add(verbs)
+    return parser
 
-    p = verbs.add_parser("train", help="train a classifier from a config (or resume a run)")
-    p.add_argument("config", nargs="?", help="YAML config (see configs/)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=0.05")
-    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last.ckpt")
 
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the results as one line of JSON")
+
+
+def _threads_flag(p: argparse.ArgumentParser, config_note: str = "") -> None:
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help=f"CPU threads for torch, numpy and scikit-learn (same as trainer.threads{config_note}; "
+                        "default: all cores)")
+
+
+def _overrides(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=text)
+
+
+def _add_train(verbs) -> None:
+    p = verbs.add_parser("train", help="train from a config (or resume a run)",
+                         description="Train from a YAML config with key=value overrides, or continue a run "
+                                     "with --resume RUN: then RUN's config.yaml is used and only key=value "
+                                     "overrides may follow (a config file with --resume is an error).")
+    p.add_argument("config", nargs="?", help="YAML config (see configs/); not with --resume")
+    _overrides(p, "overrides, e.g. optim.lr=0.05 trainer.max_epochs=5")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last.ckpt (key=value overrides only)")
+    p.set_defaults(handler=_train)
+
+
+def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="re-evaluate a run, optionally on other data")
-    p.add_argument("run")
-    p.add_argument("overrides", nargs="*", help="data.* / trainer.* overrides")
-    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("run", help="a run folder made by 'lienzo train'")
+    _overrides(p, "data.* / trainer.* overrides (results go to RUN/evaluations/)")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
+    _threads_flag(p, " or the run's config")
+    _json_flag(p)
+    p.set_defaults(handler=_evaluate)
 
+
+def _add_predict(verbs) -> None:
     p = verbs.add_parser("predict", help="predict classes of image files with a run's best model or an SVM")
     p.add_argument("run", help="a run folder, or an SVM folder made by 'lienzo svm fit'")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("images", nargs="+", help="image files (any size and mode)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="classes per image (default: 5)")
+    _threads_flag(p, " or the run's config")
+    _json_flag(p)
+    p.set_defaults(handler=_predict)
 
-    p = verbs.add_parser("models", help="list the registered architectures with parameter counts")
-    p.add_argument("pattern", nargs="?", default="*")
 
+def _add_models(verbs) -> None:
+    p = verbs.add_parser("models", help="list the registered architectures by kind, with parameter counts")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern such as 'res*' (default: all)")
+    p.add_argument("--kind", help="only this kind of model, e.g. classifier (default: every kind)")
+    _json_flag(p)
+    p.set_defaults(handler=_models)
+
+
+def _add_summary(verbs) -> None:
     p = verbs.add_parser("summary", help="each layer's output volume and parameters")
-    p.add_argument("arch")
-    p.add_argument("--input", type=_shape, default=(3, 224, 224), metavar="C,H,W")
-    p.add_argument("--num-classes", type=int, default=None, help="default: 1000 from 64 px up, else 10")
+    p.add_argument("arch", help="a registered architecture (see 'lienzo models')")
+    p.add_argument("--input", type=_shape, default=(3, 224, 224), metavar="C,H,W", help="default: 3,224,224")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="default: 1000 from 64 px up, else 10")
+    _json_flag(p)
+    p.set_defaults(handler=_summary)
 
+
+def _add_bench(verbs) -> None:
     p = verbs.add_parser("bench", help="measure speed")
     bench_verbs = p.add_subparsers(dest="bench_verb", required=True, metavar="WHAT")
     b = bench_verbs.add_parser("train", help="training images/s through the Trainer path")
-    b.add_argument("arch")
-    b.add_argument("--batch-size", type=int, default=128)
-    b.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
-    b.add_argument("--precision", choices=("auto", "32", "bf16", "16"), default="auto")
-    b.add_argument("--steps", type=int, default=20)
-    b.add_argument("--warmup", type=int, default=3)
-    b.add_argument("overrides", nargs="*", help="key=value overrides (trainer.*, model.*)")
+    b.add_argument("arch", help="a registered architecture (see 'lienzo models')")
+    b.add_argument("--batch-size", type=positive_int, help="same as data.batch_size (default: 128)")
+    b.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W", help="default: 3,32,32")
+    b.add_argument("--precision", choices=PRECISIONS, help="same as trainer.precision (default: auto)")
+    b.add_argument("--steps", type=positive_int, default=20, help="measured steps (default: 20)")
+    b.add_argument("--warmup", type=nonnegative_int, default=3, help="unmeasured steps first (default: 3)")
+    _threads_flag(b)
+    _json_flag(b)
+    _overrides(b, "key=value overrides (trainer.*, model.*)")
+    b.set_defaults(handler=_bench)
 
+
+def _add_features(verbs) -> None:
     p = verbs.add_parser("features", help="deep features of a data source (HDF5)")
     feature_verbs = p.add_subparsers(dest="features_verb", required=True, metavar="WHAT")
     f = feature_verbs.add_parser("extract", help="backbone + layer + data source -> features.h5")
     f.add_argument("backbone", help="torchvision name (vgg19, resnet50, ...) or a lienzo run folder")
-    f.add_argument("overrides", nargs="*", help="data.* keys naming the source, e.g. data.name=folder data.root=DIR")
-    f.add_argument("--layer", default="penultimate", help="alias (fc6, fc7, pool5, penultimate, logits) or module name")
+    _overrides(f, "data.* keys naming the source, e.g. data.name=folder data.root=DIR")
+    f.add_argument("--layer", default="penultimate",
+                   help="alias (fc6, fc7, pool5, penultimate, logits) or module name (default: penultimate)")
     f.add_argument("--weights", help="local .pth/.safetensors file, torchvision weights name in the hub cache, or run")
     f.add_argument("--config", help="YAML whose data section names the source")
-    f.add_argument("--out", required=True, help="the .h5 file to write (never overwritten)")
-    f.add_argument("--batch-size", type=int, default=64)
-    f.add_argument("--precision", choices=("auto", "32", "bf16", "16"), default="auto")
-    f.add_argument("--no-progress", action="store_true")
+    f.add_argument("--out", help="the .h5 file to write, never overwritten (default: BACKBONE_LAYER.h5 here)")
+    f.add_argument("--batch-size", type=positive_int, help="same as data.batch_size (default: 64)")
+    f.add_argument("--precision", choices=PRECISIONS, help="same as trainer.precision (default: auto)")
+    _threads_flag(f, " or --config's")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.set_defaults(handler=_features)
 
+
+def _add_svm(verbs) -> None:
     p = verbs.add_parser("svm", help="SVM on deep features, chosen by cross-validation")
     svm_verbs = p.add_subparsers(dest="svm_verb", required=True, metavar="WHAT")
-    f = svm_verbs.add_parser("fit", help="GridSearchCV over kernel, C, gamma on the training features")
-    f.add_argument("features")
-    f.add_argument("--out", default="runs/svm", help="model folder (a new name if taken)")
-    f.add_argument("--kernels", default="linear,rbf,poly,sigmoid")
-    f.add_argument("--C", default="0.01,0.1,1,10,100", help="comma-separated values of C")
-    f.add_argument("--gamma", default="scale,1e-4,1e-3,1e-2")
-    f.add_argument("--folds", type=int, default=5)
-    f.add_argument("--no-standardize", action="store_true")
+    f = svm_verbs.add_parser("fit", help="GridSearchCV over kernel, C and gamma on the training features")
+    f.add_argument("features", help="a features .h5 file made by 'lienzo features extract'")
+    f.add_argument("--out", default="runs/svm", help="model folder, a new name if taken (default: runs/svm)")
+    f.add_argument("--kernels", default="linear,rbf,poly,sigmoid", help="default: linear,rbf,poly,sigmoid")
+    f.add_argument("--c", default="0.01,0.1,1,10,100", metavar="VALUES",
+                   help="comma-separated values of C (default: 0.01,0.1,1,10,100)")
+    f.add_argument("--C", dest="c", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
+    f.add_argument("--gamma", default="scale,1e-4,1e-3,1e-2", help="default: scale,1e-4,1e-3,1e-2")
+    f.add_argument("--folds", type=int_at_least(2), default=5, help="cross-validation folds (default: 5)")
+    f.add_argument("--no-standardize", action="store_true", help="no StandardScaler before the SVM")
     f.add_argument("--linear-svc", action="store_true", help="LinearSVC (fast for many samples) instead of SVC")
     f.add_argument("--probability", action="store_true", help="Platt probabilities (cross-entropy in metrics)")
-    f.add_argument("--jobs", type=int, default=-1)
-    f.add_argument("--max-train", type=int, help="fit on a stratified sample of this many training features")
+    f.add_argument("--jobs", type=int, default=-1, help="parallel fits, -1 for all cores (default: -1)")
+    f.add_argument("--max-train", type=positive_int, help="fit on a stratified sample of this many training features")
+    _threads_flag(f)
+    _json_flag(f)
+    f.set_defaults(handler=_svm_fit)
     e = svm_verbs.add_parser("evaluate", help="metrics.json schema for the SVM on a features split")
-    e.add_argument("model")
-    e.add_argument("features")
-    e.add_argument("--split", default="test")
+    e.add_argument("model", help="an SVM folder made by 'lienzo svm fit'")
+    e.add_argument("features", help="a features .h5 file (results go to MODEL/evaluations/)")
+    e.add_argument("--split", default="test", help="default: test")
+    _threads_flag(e)
+    _json_flag(e)
+    e.set_defaults(handler=_svm_evaluate)
 
+
+def _add_tsne(verbs) -> None:
     p = verbs.add_parser("tsne", help="2-D t-SNE map of a features file, coloured by class")
-    p.add_argument("features")
-    p.add_argument("--out", help="PNG path (default: next to the features file)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--max-points", type=int, default=3000)
+    p.add_argument("features", help="a features .h5 file made by 'lienzo features extract'")
+    p.add_argument("--out", help="PNG path (default: FEATURES.SPLIT.tsne.png next to the features file)")
+    p.add_argument("--into-run", action="store_true",
+                   help="instead, put the map into the plots and report.html of the run whose network made the features")
+    p.add_argument("--split", default="train", help="default: train")
+    p.add_argument("--max-points", type=positive_int, default=3000, help="stratified sample size (default: 3000)")
+    _threads_flag(p)
+    p.set_defaults(handler=_tsne)
 
+
+def _legacy_out(p: argparse.ArgumentParser) -> None:
+    # The output used to be a positional: still accepted, no longer shown.
+    p.add_argument("legacy_out", nargs="?", help=argparse.SUPPRESS)
+
+
+def _add_curate(verbs) -> None:
     p = verbs.add_parser("curate", help="build datasets: match names, score, filter, split")
     curate_verbs = p.add_subparsers(dest="curate_verb", required=True, metavar="WHAT")
-    c = curate_verbs.add_parser("match", help="file names + class vocabulary -> out/<class>/")
-    c.add_argument("source")
-    c.add_argument("out")
+    c = curate_verbs.add_parser("match", help="file names + class vocabulary -> OUT/<class>/")
+    c.add_argument("source", help="a folder of images named by what they show")
+    _legacy_out(c)
+    c.add_argument("--out", help="the class folders' parent (default: SOURCE_matched beside SOURCE)")
     c.add_argument("--vocabulary", default="imagenet", help="'imagenet' or a text file (synonyms after commas)")
     c.add_argument("--single-word", action="store_true", help="only classes named by one word")
-    c.add_argument("--min-images", type=int, default=1)
+    c.add_argument("--min-images", type=positive_int, default=1, help="drop smaller classes (default: 1)")
     c.add_argument("--copy", action="store_true", help="copy files instead of linking them")
+    _json_flag(c)
+    c.set_defaults(handler=_curate_match)
     c = curate_verbs.add_parser("score", help="a run's predictions over a folder -> CSV")
-    c.add_argument("run")
-    c.add_argument("folder")
-    c.add_argument("--out", required=True, help="CSV path (per-class figures go to .classes.csv beside it)")
-    c.add_argument("--top-k", type=int, default=5)
+    c.add_argument("run", help="a run folder made by 'lienzo train'")
+    c.add_argument("folder", help="images in FOLDER/<class>/ or directly in FOLDER")
+    c.add_argument("--out", help="CSV path; per-class figures go to .classes.csv beside it "
+                                 "(default: FOLDER.scores.csv beside FOLDER)")
+    c.add_argument("--top-k", type=positive_int, default=5, help="classes per image (default: 5)")
+    _threads_flag(c, " or the run's config")
+    _json_flag(c)
+    c.set_defaults(handler=_curate_score)
     c = curate_verbs.add_parser("filter", help="keep scored images by confidence or class")
-    c.add_argument("scores")
-    c.add_argument("out")
-    c.add_argument("--min-prob", type=float, help="top-1 probability threshold (the GAN thesis kept >= 0.75)")
+    c.add_argument("scores", help="a CSV made by 'lienzo curate score'")
+    _legacy_out(c)
+    c.add_argument("--out", help="folder of kept images (default: SCORES_kept beside SCORES)")
+    c.add_argument("--min-prob", type=probability, help="top-1 probability threshold (the GAN thesis kept >= 0.75)")
     c.add_argument("--classes", help="comma-separated class names to keep")
-    c.add_argument("--by", choices=("predicted", "true"), default="predicted")
-    c.add_argument("--copy", action="store_true")
+    c.add_argument("--by", choices=("predicted", "true"), default="predicted", help="default: predicted")
+    c.add_argument("--copy", action="store_true", help="copy files instead of linking them")
+    _json_flag(c)
+    c.set_defaults(handler=_curate_filter)
     c = curate_verbs.add_parser("split", help="stratified train/val/test into folders or one .h5")
-    c.add_argument("folder")
-    c.add_argument("out", help="a folder, or a .h5 file")
-    c.add_argument("--val", type=float, default=0.1)
-    c.add_argument("--test", type=float, default=0.1)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="HDF5: resize to H W (area)")
-    c.add_argument("--channels", type=int, choices=(1, 3))
+    c.add_argument("folder", help="images in FOLDER/<class>/")
+    _legacy_out(c)
+    c.add_argument("--out", help="a folder, or a .h5 file (default: FOLDER_split beside FOLDER)")
+    c.add_argument("--val", type=fraction, default=0.1, help="default: 0.1")
+    c.add_argument("--test", type=fraction, default=0.1, help="default: 0.1")
+    c.add_argument("--seed", type=int, default=0, help="default: 0")
+    c.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), help="HDF5: resize to H W (area)")
+    c.add_argument("--channels", type=int, choices=(1, 3), help="HDF5: convert to 1 or 3 channels")
+    _json_flag(c)
+    c.set_defaults(handler=_curate_split)
 
+
+def _add_study(verbs) -> None:
     p = verbs.add_parser("study", help="reproducible studies that print a table")
     study_verbs = p.add_subparsers(dest="study_verb", required=True, metavar="WHICH")
     s = study_verbs.add_parser("illustration", help="the thesis's three transfer steps on illustrated Fashion-MNIST")
     s.add_argument("--source", metavar="RUN", help="a lienzo run trained on Fashion-MNIST (default: train one)")
-    s.add_argument("--out", default="runs/study_illustration", help="study folder (a new name if taken)")
-    s.add_argument("--labelled-per-class", type=int, default=100, help="labelled target drawings per class")
-    s.add_argument("--source-epochs", type=int, default=10)
-    s.add_argument("--finetune-epochs", type=int, default=30)
+    s.add_argument("--out", default="runs/study_illustration",
+                   help="study folder, a new name if taken (default: runs/study_illustration)")
+    s.add_argument("--labelled-per-class", type=positive_int, default=100,
+                   help="labelled target drawings per class (default: 100)")
+    s.add_argument("--source-epochs", type=positive_int, default=10, help="default: 10")
+    s.add_argument("--finetune-epochs", type=positive_int, default=30, help="default: 30")
     s.add_argument("--reinit", help="comma-separated patterns of the low layers to re-initialise "
                    "(default: the first convolution and its normalisation; ',' for none)")
-    s.add_argument("--low-lr", type=float, default=1e-2, help="re-initialised layers and head")
-    s.add_argument("--high-lr", type=float, default=3e-3, help="the layers kept from the source")
-    s.add_argument("--max-test", type=int, help="evaluate on a stratified sample of this many target images")
+    s.add_argument("--low-lr", type=positive_number, default=1e-2,
+                   help="re-initialised layers and head (default: 0.01)")
+    s.add_argument("--high-lr", type=positive_number, default=3e-3,
+                   help="the layers kept from the source (default: 0.003)")
+    s.add_argument("--max-test", type=positive_int, help="evaluate on a stratified sample of this many target images")
     s.add_argument("--data-root", help="Fashion-MNIST folder (default: Debian's)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--no-progress", action="store_true")
-    return parser
+    s.add_argument("--seed", type=int, default=0, help="default: 0")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.set_defaults(handler=_study)
+
+
+# ---- printing -------------------------------------------------------------------------------------------
+
+def _jsonable(value):
+    """Results as JSON can hold them: paths as text, NaN/inf as null (as in the run folder's files)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):  # numpy and torch scalars
+        return _jsonable(value.item())
+    return value
+
+
+def print_json(value) -> None:
+    """One JSON document on one line, so that outputs of several commands append to a JSON Lines file."""
+    print(json.dumps(_jsonable(value)))
+
+
+# How the well-known numbers of a results dict read in one line; any other number prints as `key value`.
+RESULT_FORMATS = {"cross_entropy": "cross-entropy {:.4f}", "count": "({} images)"}
+
+
+def _result_format(key: str, value) -> str:
+    top_k = re.fullmatch(r"top(\d+)", key)  # top1, top5, top3 (curate score --top-k 3): fractions
+    if top_k:
+        return f"top-{top_k.group(1)} {{:.2%}}"
+    return RESULT_FORMATS.get(key) or (f"{key} {{}}" if isinstance(value, int) else f"{key} {{:.4g}}")
+
+
+def format_results(result: dict) -> str:
+    """The scalar numbers of a task's results dict on one line (nested values are in the JSON file)."""
+    parts = []
+    for key, value in result.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or key == "seconds":
+            continue
+        parts.append(_result_format(key, value).format(value))
+    return "  ".join(parts)
+
+
+def _print_counts(counts: dict, out, as_json: bool) -> None:
+    total = sum(counts.values())
+    if as_json:
+        print_json({"counts": counts, "total": total, "out": out})
+        return
+    for name, n in counts.items():
+        print(f"{name:<30} {n:>6}")
+    print(f"{'total':<30} {total:>6}")
+    print(out)
+
+
+# ---- settings shared by several verbs --------------------------------------------------------------------
+
+def _override(overrides, key: str) -> str | None:
+    """The last `key=value` among overrides that sets `key` (later ones win, as in the config), or None."""
+    found = None
+    for text in overrides or []:
+        name, sep, _ = text.partition("=")
+        if sep and name.strip() == key:
+            found = text
+    return found
+
+
+def check_duplicate_settings(args: argparse.Namespace) -> None:
+    """A flag and a key=value for the same config key must agree: neither silently overrides the other."""
+    for dest, (flag, key) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        text = _override(getattr(args, "overrides", None), key)
+        if value is not None and text is not None and text.partition("=")[2].strip() != str(value):
+            raise ConfigError(f"{flag} {value} and {text.strip()} set the same thing: give only one of them")
+
+
+def _config_file(args: argparse.Namespace) -> Path | None:
+    """The config a verb works from: a run folder's config.yaml, or features' --config."""
+    run = getattr(args, "run", None)
+    if run is not None:
+        path = Path(run) / "config.yaml"
+        # Not a run folder (an SVM folder, or a missing one that the verb itself reports): no config.
+        return path if path.is_file() else None
+    config = getattr(args, "config", None)
+    return Path(config) if config else None
+
+
+def resolve_threads(args: argparse.Namespace) -> int | None:
+    """CPU threads for a verb: --threads, else trainer.threads from the overrides, else from its config."""
+    if not hasattr(args, "threads"):
+        return None  # a verb without --threads (train applies trainer.threads itself)
+    if args.threads is not None:
+        return args.threads
+    text = _override(getattr(args, "overrides", None), "trainer.threads")
+    path = _config_file(args)
+    if text is None and path is None:
+        return None
+    from .config import config_from_dict, load_config
+
+    overrides = [text] if text is not None else []
+    cfg = load_config(path, overrides) if path is not None else config_from_dict({}, overrides)
+    return cfg.trainer.threads
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None):
+    """At most `count` CPU threads in torch and in numpy/scikit-learn's BLAS and OpenMP pools for the verb,
+    then back as before (main() may run many verbs in one process)."""
+    if count is None:
+        yield
+        return
+    if count < 1:
+        raise ConfigError(f"trainer.threads: must be at least 1, got {count}")
+    import torch
+    from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        with threadpool_limits(limits=count):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _beside(path: str, suffix: str) -> Path:
+    """PATH with `suffix` added to its name, in the same folder ('imgs/' -> 'imgs_split')."""
+    p = Path(path)
+    if p.name in ("", ".", ".."):
+        p = p.resolve()
+    return p.with_name(p.name + suffix)
+
+
+def _out(args: argparse.Namespace, default: Path) -> Path:
+    """--out, or the old positional spelling, or the verb's stated default."""
+    legacy = getattr(args, "legacy_out", None)
+    if legacy is not None and args.out is not None:
+        raise ConfigError(f"the output is given twice ({legacy} and --out {args.out}): give only --out")
+    chosen = args.out or legacy
+    return Path(chosen) if chosen is not None else default
+
+
+# ---- the verbs ------------------------------------------------------------------------------------------
+
+def _train(args) -> int:
+    from .config import load_config
+    from .train import train
+
+    if args.resume:
+        given = ([args.config] if args.config else []) + args.overrides
+        files = [text for text in given if "=" not in text]
+        if files:
+            raise ConfigError(f"config files cannot be combined with --resume ({files[0]}): the run's own "
+                              f"config.yaml is used; give changes as key=value overrides")
+        train(resume=args.resume, overrides=given)
+        return EXIT_OK
+    if not args.config:
+        raise ConfigError("train needs a CONFIG file (see configs/) or --resume RUN")
+    train(load_config(args.config, args.overrides))
+    return EXIT_OK
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    result, path = evaluate(args.run, args.overrides, split=args.split)
+    if args.json:
+        print_json({"split": args.split, "path": path, "results": result})
+    else:
+        print(f"{args.split}: {format_results(result)} -> {path}")
+    return EXIT_OK
+
+
+def _predict(args) -> int:
+    if (Path(args.run) / "svm.joblib").is_file():
+        from .transfer.estimators import predict_svm as predict
+    else:
+        from .predict import predict
+
+    results = predict(args.run, args.images, top_k=args.top_k)
+    if args.json:
+        print_json(results)
+    else:
+        for item in results:
+            if "error" in item:
+                print(f"{item['path']}: error: {item['error']}")
+            else:
+                best = ", ".join(f"{p['class']} {100 * p['probability']:.1f}%" if "probability" in p
+                                 else f"{p['class']} ({p['score']:+.2f})" for p in item["predictions"])
+                print(f"{item['path']}: {best}")
+    failed = sum("error" in item for item in results)
+    if failed:
+        print(f"lienzo: {failed} of {len(results)} images could not be read; the others were predicted",
+              file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _models(args) -> int:
+    from .summary import format_models_table, models_table
+
+    rows = models_table(args.pattern, args.kind)
+    if args.json:
+        print_json(rows)
+    else:
+        print(format_models_table(rows))
+    return EXIT_OK
+
+
+def _summary(args) -> int:
+    from .summary import format_summary, summary
+
+    info = summary(args.arch, args.input, args.num_classes)
+    if args.json:
+        print_json(info)
+    else:
+        print(format_summary(info))
+    return EXIT_OK
+
+
+def _bench(args) -> int:
+    from .bench import bench_train, format_bench
+
+    result = bench_train(args.arch, args.batch_size, args.input, args.precision, args.steps, args.warmup,
+                         overrides=args.overrides)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_bench(result))
+    return EXIT_OK
+
+
+def _features(args) -> int:
+    from .config import config_from_dict, load_config
+    from .transfer.features import extract_features
+
+    cfg = load_config(args.config, args.overrides) if args.config else config_from_dict({}, args.overrides)
+    batch_size = args.batch_size or (cfg.data.batch_size if _override(args.overrides, "data.batch_size") else 64)
+    out = args.out or f"{Path(args.backbone).name}_{args.layer}.h5"
+    path = extract_features(args.backbone, args.layer, cfg.data, out, weights=args.weights, batch_size=batch_size,
+                            precision=args.precision or cfg.trainer.precision, progress=not args.no_progress)
+    print(path)
+    return EXIT_OK
 
 
 def _gamma(text: str):
     return [v if v in ("scale", "auto") else float(v) for v in text.split(",")]
 
+
+def _svm_fit(args) -> int:
+    from .runs import read_json
+    from .transfer.svm import fit_svm
+
+    try:
+        c_values = [float(v) for v in args.c.split(",")]
+        gamma = _gamma(args.gamma)
+    except ValueError as err:
+        raise ConfigError(f"--c/--gamma: {err}") from None
+    out = fit_svm(args.features, args.out, kernels=args.kernels.split(","), C=c_values, gamma=gamma,
+                  folds=args.folds, standardize=not args.no_standardize, linear_svc=args.linear_svc,
+                  probability=args.probability, n_jobs=args.jobs, max_train=args.max_train)
+    params = read_json(out / "params.json")
+    if args.json:
+        print_json({"out": out, **params})
+    else:
+        print(f"best {params['best_params']}  CV top-1 {100 * params['cv_score']:.2f} % "
+              f"({params['folds']} folds) -> {out}")
+    return EXIT_OK
+
+
+def _svm_evaluate(args) -> int:
+    from .transfer.svm import evaluate_svm
+
+    result, path = evaluate_svm(args.model, args.features, args.split)
+    if args.json:
+        print_json({"split": args.split, "path": path, "results": result})
+    else:
+        print(f"{args.split}: {format_results(result)} -> {path}")
+    return EXIT_OK
+
+
+def _tsne(args) -> int:
+    from .transfer.tsne import tsne
+
+    print(tsne(args.features, args.out, args.split, args.max_points, into_run=args.into_run))
+    return EXIT_OK
+
+
+def _curate_match(args) -> int:
+    from . import curate
+
+    out = _out(args, _beside(args.source, "_matched"))
+    counts = curate.match(args.source, args.vocabulary, out, single_word=args.single_word,
+                          min_images=args.min_images, copy=args.copy)
+    _print_counts(counts, out, args.json)
+    return EXIT_OK
+
+
+def _curate_score(args) -> int:
+    from . import curate
+
+    out = Path(args.out) if args.out else _beside(args.folder, ".scores.csv")
+    per_class = curate.score(args.run, args.folder, out, args.top_k)
+    if args.json:
+        print_json({"classes": per_class, "out": out})
+        return EXIT_OK
+    for name, figures in per_class.items():
+        print(f"{name:<30} {format_results(figures)}")
+    print(out)
+    return EXIT_OK
+
+
+def _curate_filter(args) -> int:
+    from . import curate
+
+    out = _out(args, _beside(str(Path(args.scores).with_suffix("")), "_kept"))
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    counts = curate.filter_scored(args.scores, out, min_prob=args.min_prob, classes=classes, by=args.by,
+                                  copy=args.copy)
+    _print_counts(counts, out, args.json)
+    return EXIT_OK
+
+
+def _curate_split(args) -> int:
+    from . import curate
+
+    out = _out(args, _beside(args.folder, "_split"))
+    counts = curate.split(args.folder, out, val=args.val, test=args.test, seed=args.seed,
+                          image_size=tuple(args.size) if args.size else None, channels=args.channels)
+    _print_counts(counts, out, args.json)
+    return EXIT_OK
+
+
+def _study(args) -> int:
+    from .transfer.study import StudySettings, format_table, illustration_study
+
+    reinit = None if args.reinit is None else tuple(p.strip() for p in args.reinit.split(",") if p.strip())
+    settings = StudySettings(args.labelled_per_class, args.source_epochs, args.finetune_epochs, reinit,
+                             args.low_lr, args.high_lr, seed=args.seed, max_test=args.max_test)
+    study = illustration_study(args.out, args.source, settings, data_root=args.data_root,
+                               progress=not args.no_progress)
+    print(format_table(study), end="")
+    print(study["dir"])
+    return EXIT_OK
+
+
+# ---- entry point ----------------------------------------------------------------------------------------
 
 def _quiet_frameworks(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -166,141 +683,10 @@ def _quiet_frameworks(debug: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.verb == "train":
-        from .config import load_config
-        from .train import train
-
-        if args.resume:
-            overrides = ([args.config] if args.config else []) + args.overrides
-            train(resume=args.resume, overrides=overrides)
-        else:
-            if not args.config:
-                raise ConfigError("train needs a CONFIG file (see configs/) or --resume RUN")
-            train(load_config(args.config, args.overrides))
-        return 0
-    if args.verb == "evaluate":
-        from .evaluate import evaluate
-
-        result, path = evaluate(args.run, args.overrides, split=args.split)
-        print(f"{args.split}: top-1 {100 * result['top1']:.2f} %  top-5 {100 * result['top5']:.2f} %  "
-              f"cross-entropy {result['cross_entropy']:.4f}  ({result['count']} images) -> {path}")
-        return 0
-    if args.verb == "predict":
-        from pathlib import Path
-
-        if (Path(args.run) / "svm.joblib").is_file():
-            from .transfer.estimators import predict_svm as predict
-        else:
-            from .predict import predict
-
-        results = predict(args.run, args.images, top_k=args.top_k)
-        if args.json:
-            print(json.dumps(results, indent=2))
-        else:
-            for item in results:
-                if "error" in item:
-                    print(f"{item['path']}: error: {item['error']}")
-                else:
-                    best = ", ".join(f"{p['class']} {100 * p['probability']:.1f}%" if "probability" in p
-                                     else f"{p['class']} ({p['score']:+.2f})" for p in item["predictions"])
-                    print(f"{item['path']}: {best}")
-        return 2 if any("error" in item for item in results) else 0
-    if args.verb == "models":
-        from .summary import models_table
-
-        rows = models_table(args.pattern)
-        print(f"{'name':<14}{'params 3x32x32/10':>20}{'params 3x224x224/1000':>24}  description")
-        for row in rows:
-            print(f"{row['name']:<14}{row['params_32px_10']:>20,}{row['params_224px_1000']:>24,}  {row['description']}")
-        return 0
-    if args.verb == "summary":
-        from .summary import format_summary, summary
-
-        print(format_summary(summary(args.arch, args.input, args.num_classes)))
-        return 0
-    if args.verb == "bench":
-        from .bench import bench_train
-
-        result = bench_train(args.arch, args.batch_size, args.input, args.precision, args.steps, args.warmup,
-                             overrides=args.overrides)
-        print(json.dumps(result))
-        return 0
-    if args.verb == "features":
-        from .config import config_from_dict, load_config
-        from .transfer.features import extract_features
-
-        cfg = load_config(args.config, args.overrides) if args.config else config_from_dict({}, args.overrides)
-        out = extract_features(args.backbone, args.layer, cfg.data, args.out, weights=args.weights,
-                               batch_size=args.batch_size, precision=args.precision, progress=not args.no_progress)
-        print(out)
-        return 0
-    if args.verb == "svm":
-        from .transfer.svm import evaluate_svm, fit_svm
-
-        if args.svm_verb == "fit":
-            try:
-                c_values = [float(v) for v in args.C.split(",")]
-                gamma = _gamma(args.gamma)
-            except ValueError as err:
-                raise ConfigError(f"--C/--gamma: {err}") from None
-            out = fit_svm(args.features, args.out, kernels=args.kernels.split(","), C=c_values, gamma=gamma,
-                          folds=args.folds, standardize=not args.no_standardize, linear_svc=args.linear_svc,
-                          probability=args.probability, n_jobs=args.jobs,
-                          max_train=args.max_train)
-            from .runs import read_json
-
-            params = read_json(out / "params.json")
-            print(f"best {params['best_params']}  CV top-1 {100 * params['cv_score']:.2f} % "
-                  f"({params['folds']} folds) -> {out}")
-            return 0
-        result, path = evaluate_svm(args.model, args.features, args.split)
-        print(f"{args.split}: top-1 {100 * result['top1']:.2f} %  top-5 {100 * result['top5']:.2f} %  "
-              f"({result['count']} images) -> {path}")
-        return 0
-    if args.verb == "tsne":
-        from .transfer.tsne import tsne
-
-        print(tsne(args.features, args.out, args.split, args.max_points))
-        return 0
-    if args.verb == "curate":
-        from . import curate
-
-        if args.curate_verb == "match":
-            counts = curate.match(args.source, args.vocabulary, args.out, single_word=args.single_word,
-                                  min_images=args.min_images, copy=args.copy)
-        elif args.curate_verb == "score":
-            summary = curate.score(args.run, args.folder, args.out, args.top_k)
-            for name, s in summary.items():
-                print(f"{name:<30} {s['count']:>6}  top-1 {100 * s['top1']:6.2f} %  top-5 {100 * s['top5']:6.2f} %  "
-                      f"cross-entropy {s['cross_entropy']:.3f}")
-            print(args.out)
-            return 0
-        elif args.curate_verb == "filter":
-            classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-            counts = curate.filter_scored(args.scores, args.out, min_prob=args.min_prob, classes=classes, by=args.by,
-                                          copy=args.copy)
-        else:
-            counts = curate.split(args.folder, args.out, val=args.val, test=args.test, seed=args.seed,
-                                  image_size=tuple(args.size) if args.size else None, channels=args.channels)
-        for name, n in counts.items():
-            print(f"{name:<30} {n:>6}")
-        print(f"{'total':<30} {sum(counts.values()):>6}")
-        return 0
-    if args.verb == "study":
-        from .transfer.study import StudySettings, format_table, illustration_study
-
-        if min(args.labelled_per_class, args.source_epochs, args.finetune_epochs) < 1:
-            raise ConfigError("--labelled-per-class, --source-epochs and --finetune-epochs must be at least 1")
-        settings = StudySettings(args.labelled_per_class, args.source_epochs, args.finetune_epochs,
-                                 None if args.reinit is None else tuple(p.strip() for p in args.reinit.split(",") if p.strip()),
-                                 args.low_lr,
-                                 args.high_lr, seed=args.seed, max_test=args.max_test)
-        study = illustration_study(args.out, args.source, settings, data_root=args.data_root,
-                                   progress=not args.no_progress)
-        print(format_table(study), end="")
-        print(study["dir"])
-        return 0
-    raise AssertionError(args.verb)
+    """Run the parsed verb with its settings applied; returns the exit code."""
+    check_duplicate_settings(args)
+    with cpu_threads(resolve_threads(args)):
+        return args.handler(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,10 +705,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"lienzo: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("lienzo: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, did_you_mean
+from .tasks import get_task
 
 
 @dataclass
@@ -46,10 +47,18 @@ class ModelConfig:
 
 
 @dataclass
+class FinetuneGroup:
+    pattern: str = ""  # fnmatch pattern on module or parameter names: "layer4.*", "fc", "features.conv1_?"
+    lr: float | None = None  # this group's learning rate; None = optim.lr
+    freeze: bool = False  # keep the pretrained weights (and batch-norm statistics) as they are
+    reinit: bool = False  # start these layers afresh
+
+
+@dataclass
 class FinetuneConfig:
     # Each group: {pattern: "layer4.*", lr: 1.0e-4, freeze: false, reinit: false}; a parameter belongs to the
     # first group whose pattern (fnmatch, on module or parameter names) matches it; the rest use optim.lr.
-    groups: list[Any] | None = None
+    groups: list[FinetuneGroup] | None = None
     unfreeze_after: int = 0  # gradual unfreezing: only the last layer trains for this many epochs
 
 
@@ -77,7 +86,10 @@ class TrainerConfig:
     strategy: str = "auto"  # auto, ddp, ...
     channels_last: bool = True
     early_stopping_patience: int | None = None  # epochs without val improvement; None = off
-    monitor: str = "val_loss"  # val_loss or val_top1: what best.ckpt and early stopping watch
+    monitor: str = "val_loss"  # what best.ckpt and early stopping watch: a logged metric of the task
+    # (classify: val_loss or val_top1); its mode (min/max) is the task's
+    max_steps: int | None = None  # stop after this many optimizer steps (GANs count generator steps); None = epochs
+    logger: str = "csv"  # csv (history.csv), tensorboard (<run>/tensorboard) or mlflow (<run.dir>/mlruns, no server)
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999) and
     # validate, checkpoint and evaluate with it; None = off
@@ -94,6 +106,7 @@ class RunConfig:
 
 @dataclass
 class Config:
+    task: str = "classify"  # classify, or any registered task (lienzo.tasks): what is trained and evaluated
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -112,14 +125,14 @@ CHOICES = {
     "optim.name": ("sgd", "adam", "adamw"),
     "optim.schedule": ("none", "step", "cosine", "onecycle", "plateau"),
     "trainer.precision": ("auto", "32", "bf16", "16"),
-    "trainer.monitor": ("val_loss", "val_top1"),
+    "trainer.logger": ("csv", "tensorboard", "mlflow"),
 }
 
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """Check (and gently convert) a value against a field annotation; raise ConfigError naming the key."""
     if isinstance(annotation, str):
-        annotation = eval(annotation, vars(typing) | {"list": list})  # from __future__ annotations
+        annotation = eval(annotation, vars(typing) | globals() | {"list": list})  # from __future__ annotations
     if annotation is Any:
         return value
     origin = typing.get_origin(annotation)
@@ -159,6 +172,10 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if dataclasses.is_dataclass(annotation):  # a list item with its own keys (finetune.groups[0].lr)
+        item = annotation()
+        _apply(item, f"{key}.", dataclasses.asdict(value) if isinstance(value, annotation) else value)
+        return item
     return value
 
 
@@ -195,9 +212,38 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+_CONFIG_CLASSES: dict[tuple, type] = {}
+
+
+def config_class(task: str) -> type[Config]:
+    """Config, plus the task's own typed sections (`Task.config_sections`) as fields of a subclass."""
+    sections = dict(get_task(task).config_sections)
+    if not sections:
+        return Config
+    key = (task, tuple((name, cls) for name, cls in sections.items()))
+    if key not in _CONFIG_CLASSES:
+        fields = [(name, cls, field(default_factory=cls)) for name, cls in sections.items()]
+        _CONFIG_CLASSES[key] = dataclasses.make_dataclass(f"{task.title().replace('_', '')}Config", fields,
+                                                          bases=(Config,))
+    return _CONFIG_CLASSES[key]
+
+
+def _task_name(values: dict, overrides) -> str:
+    """The task a config is for: a `task=` override wins over the file's `task:`; classify by default."""
+    name = values.get("task", "classify") if isinstance(values, dict) else "classify"
+    for text in overrides:
+        path, value = parse_override(text)
+        if path == ["task"]:
+            name = value
+    if not isinstance(name, str):
+        raise ConfigError(f"task: expected a task name, got {name!r}")
+    return name
+
+
 def config_from_dict(values: dict | None, overrides: list[str] = ()) -> Config:
     """Build a Config from nested dict values and key=value overrides, validating every key."""
-    cfg = Config()
+    values = values or {}
+    cfg = config_class(_task_name(values, overrides))()
     _apply(cfg, "", values or {})
     for text in overrides:
         path, value = parse_override(text)
@@ -222,16 +268,20 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"data.image_size: expected [H, W], got {cfg.data.image_size}")
     if cfg.data.random_erasing is not None and not 0 <= cfg.data.random_erasing <= 1:
         raise ConfigError(f"data.random_erasing: must be a probability, got {cfg.data.random_erasing}")
-    if cfg.finetune.groups:
-        from .transfer.finetune import parse_groups
-
-        parse_groups(cfg.finetune.groups)
+    for i, group in enumerate(cfg.finetune.groups or []):
+        if not group.pattern:
+            raise ConfigError(f"finetune.groups[{i}].pattern: expected a pattern such as 'layer4.*'")
+        if group.lr is not None and group.lr <= 0:
+            raise ConfigError(f"finetune.groups[{i}].lr: expected a positive number, got {group.lr}")
     if cfg.finetune.unfreeze_after < 0:
         raise ConfigError(f"finetune.unfreeze_after: must be >= 0, got {cfg.finetune.unfreeze_after}")
     if cfg.trainer.ema_decay is not None and not 0.0 <= cfg.trainer.ema_decay < 1.0:
         raise ConfigError(f"trainer.ema_decay: must be in [0, 1), got {cfg.trainer.ema_decay}")
-    if cfg.data.channels not in (None, 1, 3):
-        raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.data.channels}")
+    if cfg.data.channels is not None and cfg.data.channels < 1:
+        raise ConfigError(f"data.channels: must be at least 1, got {cfg.data.channels}")
+    if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
+        raise ConfigError(f"trainer.max_steps: must be at least 1, got {cfg.trainer.max_steps}")
+    get_task(cfg.task).validate(cfg)
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:

@@ -1,10 +1,15 @@
 """`lienzo curate`: build datasets from loose image folders.
 
 - match: descriptive file names + a class vocabulary → out/<class>/ (the thesis's Algorithm 1: split names
-  into words, drop stopwords, match words and compounds against each class name and its synonyms);
-- score: a trained classifier over a folder → per-image top-k CSV and per-class top-1/top-5/cross-entropy;
+  into words, drop stopwords, match words and compounds, singular or plural, against each class name and its
+  synonyms); the files left out are listed in out/unsorted.csv;
+- score: a trained classifier over a folder → per-image top-k CSV and per-class top-1/top-k/cross-entropy,
+  computed as `lienzo evaluate` does (the run's test-time augmentation, precision and memory layout);
 - filter: keep images whose top-1 probability is at least a threshold, or whose class is in a set;
 - split: stratified train/val/test into folders or one HDF5 file (area-resized uint8, class names stored).
+
+No step ever overwrites a file: two images with one name (cat/1.jpg, dog/1.jpg) landing in one folder
+become 1.jpg and 1-2.jpg, and each rename is logged and counted.
 """
 
 from __future__ import annotations
@@ -27,13 +32,22 @@ from .data.hdf5 import write_hdf5
 from .data.images import IMAGE_SUFFIXES, load_image
 from .data.splits import stratified_split
 from .errors import ConfigError, DataError, RunError
+from .metrics.classification import target_rank
 from .runs import atomic_write_text
 
 log = logging.getLogger("lienzo")
 
 STOPWORDS = frozenset("""a an and the of in on at to for with by from or as is are was be this that these those it its
 into over under near my your our their his her img image images photo picture pic clipart clip art drawing
-illustration vector icon stock free hd jpg jpeg png gif copy final new old small large big""".split())
+illustration vector icon stock free hd jpg jpeg png gif copy final new old small large big
+imgs photos pictures pics drawings illustrations vectors icons""".split())
+
+# plurals that no suffix rule spells; a class name ending in the key also takes the plural ('snowman' → 'snowmen')
+IRREGULAR_PLURALS = {"man": "men", "child": "children", "person": "people", "mouse": "mice", "goose": "geese",
+                     "foot": "feet", "tooth": "teeth", "ox": "oxen", "louse": "lice", "die": "dice",
+                     "cactus": "cacti", "fungus": "fungi"}
+
+UNSORTED_FILE = "unsorted.csv"  # match's list of the files it left out, and why
 
 
 def words(text: str) -> list[str]:
@@ -63,24 +77,75 @@ def read_vocabulary(source: str | list[str]) -> list[tuple[str, list[list[str]]]
     return vocabulary
 
 
+def plural_forms(word: str) -> set[str]:
+    """The plurals simple English spelling allows: 'dog' → dogs; 'fox' → foxes; 'puppy' → puppies;
+    'wolf' → wolves; 'knife' → knives; and IRREGULAR_PLURALS ('snowman' → snowmen). A form that is no word
+    ('dogses') does no harm: it is only compared with the words of file names."""
+    forms = {word + "s"}
+    if word.endswith(("s", "x", "z", "ch", "sh", "o")):
+        forms.add(word + "es")
+    if len(word) > 1 and word[-1] == "y" and word[-2] not in "aeiou":
+        forms.add(word[:-1] + "ies")
+    if word.endswith("f"):
+        forms.add(word[:-1] + "ves")
+    if word.endswith("fe"):
+        forms.add(word[:-2] + "ves")
+    forms.update(word[: len(word) - len(one)] + many for one, many in IRREGULAR_PLURALS.items() if word.endswith(one))
+    return forms
+
+
 def _matches(file_words: list[str], synonym: list[str]) -> bool:
-    """The synonym's words appear consecutively, or glued together as a compound ('sun flower' ~ 'sunflower')."""
+    """The synonym's words appear consecutively, or glued together as a compound ('sun flower' ~ 'sunflower'),
+    the last one singular or plural ('black swans', 'sunflowers')."""
     target = "".join(synonym)
+    targets = {target} | plural_forms(target)
+    longest = max(map(len, targets))
     for i in range(len(file_words)):
         joined = ""
         for j in range(i, len(file_words)):
             joined += file_words[j]
-            if joined == target:
+            if joined in targets:
                 return True
-            if len(joined) >= len(target):
+            if len(joined) >= longest:
                 break
     return False
+
+
+def _classes_named(path: Path, vocab) -> list[int]:
+    """Indices of the classes a file's name matches, after the more specific synonym wins ('black swan'
+    over 'swan' in 'a-black-swan')."""
+    fw = [w for w in words(path.stem) if w not in STOPWORDS]
+    hits = {}  # class index → the longest synonym it matched, glued ('blackswan')
+    for c, (_, syns) in enumerate(vocab):
+        found = ["".join(syn) for syn in syns if _matches(fw, syn)]
+        if found:
+            hits[c] = max(found, key=len)
+    return [c for c, m in hits.items() if not any(m != o and m in o for o in hits.values())]
+
+
+def place(path: Path, folder: Path, copy: bool = False) -> Path:
+    """Link (or copy) `path` into `folder` under its own name, or under name-2.ext, name-3.ext, ... when that
+    is taken: files from different folders may share a name, and none may replace another. Returns the target."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / path.name, 1
+    while target.exists() or target.is_symlink():  # is_symlink: a dangling link still takes the name
+        n += 1
+        target = folder / f"{path.stem}-{n}{path.suffix}"
+    if copy:
+        shutil.copy2(path, target)
+    else:
+        os.symlink(path.resolve(), target)
+    if n > 1:
+        log.info("%s → %s (%s was taken)", path, target, path.name)
+    return target
 
 
 def match(source: str | Path, vocabulary, out: str | Path, *, single_word: bool = False, min_images: int = 1,
           copy: bool = False) -> dict[str, int]:
     """Sort `source`'s images into out/<class>/ by their file names; returns the count per class kept.
-    A name that matches several classes is ambiguous and skipped; classes under min_images are dropped."""
+
+    A name that matches several classes is ambiguous and skipped; classes under min_images are dropped.
+    Every file left out is listed, with the reason and the classes it named, in out/unsorted.csv."""
     source, out = Path(source), Path(out)
     if not source.is_dir():
         raise DataError(f"{source}: folder not found")
@@ -91,35 +156,30 @@ def match(source: str | Path, vocabulary, out: str | Path, *, single_word: bool 
         vocab = [(name, [s for s in syns if len(s) == 1]) for name, syns in vocab]
     files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     by_class: dict[str, list[Path]] = defaultdict(list)
-    ambiguous = 0
+    unsorted = []  # rows of unsorted.csv
     for path in files:
-        fw = [w for w in words(path.stem) if w not in STOPWORDS]
-        hits = {}  # class index → the longest synonym it matched, glued ('blackswan')
-        for c, (_, syns) in enumerate(vocab):
-            found = [("".join(syn)) for syn in syns if _matches(fw, syn)]
-            if found:
-                hits[c] = max(found, key=len)
-        # the more specific class wins: 'black swan' over 'swan' in 'a-black-swan'
-        hits = {c: m for c, m in hits.items() if not any(m != o and m in o for o in hits.values())}
-        if len(hits) == 1:
-            by_class[vocab[next(iter(hits))][0]].append(path)
-        elif len(hits) > 1:  # e.g. ImageNet's two 'crane' classes (the bird and the machine)
-            ambiguous += 1
+        classes = _classes_named(path, vocab)
+        if len(classes) == 1:
+            by_class[vocab[classes[0]][0]].append(path)
+        else:  # none, or several: e.g. ImageNet's two 'crane' classes (the bird and the machine)
+            reason = "ambiguous" if classes else "unmatched"
+            unsorted.append({"path": str(path), "reason": reason, "classes": "; ".join(vocab[c][0] for c in classes)})
     kept = {name: paths for name, paths in sorted(by_class.items()) if len(paths) >= min_images}
     if not kept:
         raise DataError(f"{source}: no file name matched a class of the vocabulary"
                         + (f" with at least {min_images} images" if by_class else ""))
+    unsorted += [{"path": str(path), "reason": f"class under {min_images} images", "classes": name}
+                 for name, paths in sorted(by_class.items()) if name not in kept for path in paths]
+    renamed = 0
     for name, paths in kept.items():
-        folder = out / safe_folder_name(name)
-        folder.mkdir(parents=True, exist_ok=True)
         for path in paths:
-            target = folder / path.name
-            if copy:
-                shutil.copy2(path, target)
-            else:
-                os.symlink(path.resolve(), target)
-    log.info("matched %d of %d files into %d classes (%d ambiguous, %d classes under %d images dropped)",
-             sum(map(len, kept.values())), len(files), len(kept), ambiguous, len(by_class) - len(kept), min_images)
+            renamed += place(path, out / safe_folder_name(name), copy).name != path.name
+    atomic_write_text(out / UNSORTED_FILE, _csv(unsorted, ["path", "reason", "classes"]))
+    reasons = Counter(row["reason"] for row in unsorted)
+    log.info("matched %d of %d files into %d classes (%d ambiguous, %d unmatched, %d classes under %d images "
+             "dropped, %d renamed: name taken); the files left out are listed in %s",
+             sum(map(len, kept.values())), len(files), len(kept), reasons["ambiguous"], reasons["unmatched"],
+             len(by_class) - len(kept), min_images, renamed, out / UNSORTED_FILE)
     return {name: len(paths) for name, paths in kept.items()}
 
 
@@ -128,54 +188,72 @@ def safe_folder_name(name: str) -> str:
 
 
 def score(run: str | Path, folder: str | Path, out: str | Path, top_k: int = 5, batch_size: int = 256) -> dict:
-    """Predict every image under folder/<class>/ (or a flat folder) with a run's best model; writes
-    `out` (per image: path, true class, top-k classes and probabilities) and `out` with `.classes.csv`
-    (per class: count, top1, top5, cross_entropy). Returns the per-class figures."""
-    from .evaluate import load_run, predict_logits
+    """Predict every image under folder/<class>/ (or a flat folder) with a run's best model, exactly as
+    `lienzo evaluate` does (the run's trainer.tta, precision and channels_last); writes `out` (per image:
+    path, true class, top-k classes and probabilities) and `out` with `.classes.csv` (per class: count, top1,
+    top<k>, cross_entropy). Returns the per-class figures, keyed 'top1' and f'top{top_k}'."""
+    from .evaluate import load_run
 
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
     loaded = load_run(run)
-    channels, height, width = loaded.input_shape
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{folder}: no images")
     by_folder = {safe_folder_name(n): n for n in loaded.class_names}  # 'T-shirt/top' lives in folder 'T-shirt_top'
-    rows, per_class = [], defaultdict(lambda: {"count": 0, "top1": 0.0, "top5": 0.0, "cross_entropy": 0.0})
+    rows, labelled = [], []  # labelled: (class index, rank of the true class, cross-entropy) per image
     for start in range(0, len(files), batch_size):
-        chunk, images = [], []
-        for path in files[start : start + batch_size]:
-            try:
-                images.append(load_image(path, channels, (height, width)))
-                chunk.append(path)
-            except DataError as err:
-                log.warning("skipped %s", err)
-        if not images:
-            continue
-        logits = predict_logits(loaded.model, torch.stack(images), loaded.mean, loaded.std)
+        chunk, logits = _score_batch(loaded, files[start : start + batch_size])
+        order = logits.argsort(dim=1, descending=True, stable=True)[:, :top_k]  # ties broken as evaluate does
         probs = logits.softmax(1)
-        top_p, top_i = probs.topk(min(top_k, probs.shape[1]), 1)
         for r, path in enumerate(chunk):
             true = by_folder.get(path.parent.name, path.parent.name) if path.parent != folder else ""
             row = {"path": str(path), "true": true}
-            for k in range(top_p.shape[1]):
-                row[f"class{k + 1}"] = loaded.class_names[int(top_i[r, k])]
-                row[f"prob{k + 1}"] = round(float(top_p[r, k]), 6)
+            for k, c in enumerate(order[r].tolist()):
+                row[f"class{k + 1}"] = loaded.class_names[c]
+                row[f"prob{k + 1}"] = round(float(probs[r, c]), 6)
             rows.append(row)
             if true in loaded.class_names:
-                c = loaded.class_names.index(true)
-                stats = per_class[true]
-                stats["count"] += 1
-                ranked = top_i[r].tolist()
-                stats["top1"] += float(ranked[0] == c)
-                stats["top5"] += float(c in ranked[:5])
-                stats["cross_entropy"] += float(-torch.log(probs[r, c].clamp_min(1e-12)))
-    summary = {name: {"count": s["count"], **{k: s[k] / s["count"] for k in ("top1", "top5", "cross_entropy")}}
-               for name, s in sorted(per_class.items())}
+                target = torch.tensor([loaded.class_names.index(true)])
+                labelled.append((int(target), int(target_rank(logits[r : r + 1], target)),
+                                 float(F.cross_entropy(logits[r : r + 1], target))))
+    summary = _per_class(labelled, loaded.class_names, top_k)
     out = Path(out)
     atomic_write_text(out, _csv(rows))
     atomic_write_text(out.with_suffix(".classes.csv"),
                       _csv([{"class": n, **v} for n, v in sorted(summary.items(), key=lambda kv: -kv[1]["top1"])]))
     return summary
+
+
+def _score_batch(loaded, paths: list[Path]) -> tuple[list[Path], torch.Tensor]:
+    """The readable files among `paths` and their logits (unreadable ones are logged and skipped)."""
+    from .tasks.classify import run_logits
+
+    channels, height, width = loaded.input_shape
+    chunk, images = [], []
+    for path in paths:
+        try:
+            images.append(load_image(path, channels, (height, width)))
+            chunk.append(path)
+        except DataError as err:
+            log.warning("skipped %s", err)
+    if not images:
+        return [], torch.empty(0, len(loaded.class_names))
+    # the run's own precision, TTA and layout, as evaluate and predict use them: the same numbers
+    return chunk, run_logits(loaded, torch.stack(images))
+
+
+def _per_class(labelled: list[tuple[int, int, float]], class_names: list[str], top_k: int) -> dict:
+    """{class: {count, top1, top<k>, cross_entropy}} over (class index, rank, cross-entropy) triples."""
+    grouped = defaultdict(list)
+    for c, rank, loss in labelled:
+        grouped[class_names[c]].append((rank, loss))
+    return {name: {"count": len(items),
+                   "top1": sum(rank == 0 for rank, _ in items) / len(items),
+                   f"top{top_k}": sum(rank < top_k for rank, _ in items) / len(items),
+                   "cross_entropy": sum(loss for _, loss in items) / len(items)}
+            for name, items in sorted(grouped.items())}
 
 
 def filter_scored(scores: str | Path, out: str | Path, *, min_prob: float | None = None,
@@ -193,18 +271,18 @@ def filter_scored(scores: str | Path, out: str | Path, *, min_prob: float | None
     if not rows or "prob1" not in rows[0]:
         raise DataError(f"{path}: not a 'lienzo curate score' CSV")
     counts: Counter = Counter()
+    renamed = 0
     for row in rows:
         name = row["class1"] if by == "predicted" else row["true"]
         if min_prob is not None and float(row["prob1"]) < min_prob:
             continue
         if classes is not None and name not in classes:
             continue
-        target = out / safe_folder_name(name) / Path(row["path"]).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(row["path"], target) if copy else os.symlink(Path(row["path"]).resolve(), target)
+        renamed += place(Path(row["path"]), out / safe_folder_name(name), copy).name != Path(row["path"]).name
         counts[name] += 1
     if not counts:
         raise DataError(f"{path}: no image passed the filter")
+    log.info("kept %d of %d images (%d renamed: name taken)", sum(counts.values()), len(rows), renamed)
     return dict(sorted(counts.items()))
 
 
@@ -229,10 +307,7 @@ def split(folder: str | Path, out: str | Path, *, val: float = 0.1, test: float 
         names = [n for n, _ in classes]
         paths = [str(p) for _, files in classes for p in files]
         labels = torch.tensor([i for i, (_, files) in enumerate(classes) for _ in files])
-    rest, test_idx = stratified_split(labels, test, seed) if test > 0 else (torch.arange(len(labels)), torch.tensor([], dtype=torch.long))
-    rest = torch.as_tensor(rest)
-    train_rel, val_rel = stratified_split(labels[rest], val / (1 - test), seed + 1) if val > 0 else (torch.arange(len(rest)), torch.tensor([], dtype=torch.long))
-    parts = {"train": rest[torch.as_tensor(train_rel)], "val": rest[torch.as_tensor(val_rel)], "test": torch.as_tensor(test_idx)}
+    parts = _split_indices(labels, val, test, seed)
     counts = {}
     if to_hdf5:
         partial = out.with_name(out.name + ".partial")
@@ -243,19 +318,31 @@ def split(folder: str | Path, out: str | Path, *, val: float = 0.1, test: float 
                 counts[part] = len(index)
         os.replace(partial, out)
     else:
+        renamed = 0
         for part, index in parts.items():
             for i in index.tolist():
-                target = out / part / safe_folder_name(names[int(labels[i])]) / Path(paths[i]).name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(Path(paths[i]).resolve(), target)
+                source = Path(paths[i])
+                renamed += place(source, out / part / safe_folder_name(names[int(labels[i])])).name != source.name
             counts[part] = len(index)
+        log.info("linked %d images into %s (%d renamed: name taken)", sum(counts.values()), out, renamed)
     return counts
 
 
-def _csv(rows: list[dict]) -> str:
+def _split_indices(labels: torch.Tensor, val: float, test: float, seed: int) -> dict[str, torch.Tensor]:
+    """{'train', 'val', 'test'}: stratified indices into `labels`; test is held out first, then val from the rest."""
+    everything, none = torch.arange(len(labels)), torch.tensor([], dtype=torch.long)
+    rest, test_idx = stratified_split(labels, test, seed) if test > 0 else (everything, none)
+    train_rel, val_rel = (stratified_split(labels[rest], val / (1 - test), seed + 1) if val > 0
+                          else (torch.arange(len(rest)), none))
+    return {"train": rest[train_rel], "val": rest[val_rel], "test": test_idx}
+
+
+def _csv(rows: list[dict], fieldnames: list[str] | None = None) -> str:
+    """CSV text with a header (the first row's keys unless named); no rows and no names give ''."""
     buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    fieldnames = fieldnames or (list(rows[0]) if rows else None)
+    if fieldnames:
+        writer = csv.DictWriter(buffer, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()

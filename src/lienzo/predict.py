@@ -10,14 +10,17 @@ from pathlib import Path
 import torch
 
 from .data.images import load_image
-from .errors import DataError
-from .evaluate import load_run, predict_logits
+from .errors import DataError, RunError
+from .evaluate import load_run
+from .tasks.classify import run_logits
 
 
 def predict(run: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
     """One dict per image: `{"path", "predictions": [{"class", "probability"}, ...]}`, or `{"path", "error"}`
     for a file that cannot be read (the others are still predicted)."""
     loaded = load_run(run, "best")
+    if loaded.task != "classify":
+        raise RunError(f"{run}: predict needs a classify run, this one is a {loaded.task} run")
     channels, height, width = loaded.input_shape
     results: list[dict] = [{"path": str(p)} for p in images]
     tensors, ok = [], []
@@ -28,10 +31,8 @@ def predict(run: str | Path, images: list[str | Path], top_k: int = 5) -> list[d
         except DataError as err:
             results[i]["error"] = str(err)
     if tensors:
-        cfg = loaded.config
-        logits = predict_logits(loaded.model, torch.stack(tensors), loaded.mean, loaded.std,
-                                precision=cfg.trainer.precision, accelerator=cfg.trainer.accelerator,
-                                tta=cfg.trainer.tta, channels_last=cfg.trainer.channels_last)
+        # the run's own precision, TTA and memory layout: the same numbers as `lienzo evaluate`
+        logits = run_logits(loaded, torch.stack(tensors))
         probs = logits.softmax(1)
         k = min(top_k, probs.shape[1])
         top_p, top_i = probs.topk(k, dim=1)

@@ -22,7 +22,18 @@ log = logging.getLogger("lienzo")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_top1", "val_loss", "val_top1", "lr", "seconds"]
+RUNNING_FILE = ".running"
+SPLITS = ("train", "val", "test")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Files are created through mkstemp (mode 0600); they get the mode open() would have given them.
+_FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -30,6 +41,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -67,9 +79,22 @@ def read_json(path: str | Path):
         raise RunError(f"{path}: not valid JSON ({err.msg})") from None
 
 
+def history_columns(rows: list[dict]) -> list[str]:
+    """Every key any row has: epoch, train_*, val_*, the others as first seen, lr*, seconds."""
+    seen: list[str] = []
+    for row in rows:
+        seen += [k for k in row if k not in seen and k not in ("epoch", "seconds")]
+
+    def rank(key: str) -> int:
+        return 0 if key.startswith("train_") else 1 if key.startswith("val_") else 3 if key.startswith("lr") else 2
+
+    return ["epoch", *sorted(seen, key=lambda k: (rank(k), seen.index(k))), "seconds"]
+
+
 def write_history(path: str | Path, rows: list[dict]) -> None:
+    """history.csv: one row per epoch, a column for every key a task logged (blank where a row has none)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=history_columns(rows), restval="")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -116,16 +141,154 @@ def unique_path(folder: str | Path, stem: str, suffix: str = ".json") -> Path:
 
 
 def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
-    """best.ckpt (or last.ckpt) of a run folder; a checkpoint file given directly is returned as is."""
+    """best.ckpt (or last.ckpt) of a run folder; a checkpoint file given directly is returned as is.
+
+    A run without best.ckpt (it never had the monitored metric) falls back to last.ckpt and says so;
+    last.ckpt is never replaced by best.ckpt (resuming from an older epoch would lose work silently)."""
     run_dir = Path(run_dir)
     if run_dir.is_file():
         return run_dir
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run folder not found")
     path = run_dir / "checkpoints" / f"{which}.ckpt"
-    if not path.is_file():
-        other = run_dir / "checkpoints" / ("last.ckpt" if which == "best" else "best.ckpt")
-        if other.is_file():
-            return other
-        raise RunError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'} (did the run finish an epoch?)")
-    return path
+    if path.is_file():
+        return path
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if which == "best" and last.is_file():
+        log.warning("%s has no best.ckpt; using last.ckpt", run_dir)
+        return last
+    raise RunError(f"{run_dir}: no {which}.ckpt in {run_dir / 'checkpoints'} (did the run finish an epoch?)")
+
+
+def saved_info(hparams: dict) -> dict:
+    """The data facts a checkpoint's task saved (`info`); runs written before tasks had an `info`
+    kept them at the top level (class names, input shape, mean, std)."""
+    if "info" in hparams:
+        return dict(hparams["info"])
+    return {k: hparams[k] for k in ("class_names", "input_shape", "mean", "std") if k in hparams}
+
+
+def envelope(task: str, run: str, results: dict[str, dict], main_metric: tuple[str, str, str], **fields) -> dict:
+    """metrics.json for any task: who wrote it and when, the task's facts, and its results per split.
+
+    Splits stay top-level keys (`metrics["test"]`), listed in `splits`; `main` is the headline number
+    (`lienzo runs` shows it without importing the task)."""
+    from datetime import datetime, timezone
+
+    from . import __version__
+
+    split, key, mode = main_metric
+    value = results.get(split, {}).get(key)
+    return {
+        "task": task,
+        "lienzo": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run": run,
+        **fields,
+        "splits": [s for s in SPLITS if s in results],
+        "main": {"split": split, "metric": key, "mode": mode, "value": value},
+        **results,
+    }
+
+
+def read_metrics(path: str | Path) -> dict:
+    """metrics.json in today's envelope; a file written before the envelope (a classify run) is upgraded."""
+    metrics = read_json(path)
+    if "task" not in metrics:
+        metrics = {"task": "classify", "lienzo": None, "created": None, **metrics}
+        metrics["splits"] = [s for s in SPLITS if s in metrics]
+        test = metrics.get("test") or metrics.get("val") or {}
+        metrics["main"] = {"split": "test" if "test" in metrics else "val", "metric": "top1", "mode": "max",
+                           "value": test.get("top1")}
+    return metrics
+
+
+# -- the runs in a folder ------------------------------------------------------------------------
+
+def mark_running(run_dir: Path) -> Path:
+    """<run>/.running names this process while it trains; a killed run leaves it behind, naming a dead one."""
+    import socket
+
+    marker = Path(run_dir) / RUNNING_FILE
+    atomic_write_text(marker, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    return marker
+
+
+def run_state(run_dir: Path) -> str:
+    """finished (metrics.json written), running (its process is alive) or interrupted."""
+    import socket
+
+    if (run_dir / METRICS_FILE).is_file():
+        return "finished"
+    marker = run_dir / RUNNING_FILE
+    try:
+        owner = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return "interrupted"
+    if owner.get("host") != socket.gethostname():
+        return "running"  # another machine's process: it cannot be checked from here
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except (PermissionError, KeyError, ValueError, TypeError):
+        pass
+    return "running"
+
+
+def describe_run(run_dir: Path) -> dict:
+    """One run folder as a flat dict (what `lienzo runs` prints), read from its files without importing
+    its task: name, task, arch, data, epochs, main metric, seconds, state, created."""
+    import datetime
+
+    import yaml
+
+    run_dir = Path(run_dir)
+    try:
+        config = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        config = {}
+    history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []
+    metrics = read_metrics(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
+    main = metrics.get("main") or {}
+    seconds = metrics.get("train_seconds", sum(r.get("seconds", 0.0) or 0.0 for r in history))
+    created = datetime.datetime.fromtimestamp((run_dir / CONFIG_FILE).stat().st_mtime) if (run_dir / CONFIG_FILE).exists() else None
+    return {
+        "name": run_dir.name,
+        "path": str(run_dir),
+        "task": config.get("task", "classify"),
+        "arch": (config.get("model") or {}).get("arch"),
+        "data": (config.get("data") or {}).get("name"),
+        "epochs": len(history),
+        "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
+        "metric": f"{main['split']} {main['metric']}" if main else None,
+        "main": main.get("value"),
+        "mode": main.get("mode"),
+        "seconds": round(float(seconds), 1),
+        "state": run_state(run_dir),
+        "created": created.isoformat(timespec="seconds") if created else None,
+    }
+
+
+RUN_SORT_KEYS = ("created", "name", "task", "main", "seconds", "epochs", "state")
+
+
+def list_runs(base: str | Path = "runs", sort: str = "created") -> list[dict]:
+    """Every run folder (one holding config.yaml) directly under `base`, described, sorted by `sort`
+    (`main` puts the best first for each metric's own direction)."""
+    base = Path(base)
+    if not base.is_dir():
+        raise RunError(f"{base}: folder not found")
+    if sort not in RUN_SORT_KEYS:
+        raise RunError(f"cannot sort runs by {sort!r}; choose one of {', '.join(RUN_SORT_KEYS)}")
+    runs = [describe_run(d) for d in sorted(base.iterdir()) if (d / CONFIG_FILE).is_file()]
+
+    def key(run):
+        value = run[sort]
+        if sort == "main":
+            if value is None:
+                return (1, 0.0)
+            return (0, -value if run["mode"] == "max" else value)
+        return (value is None, value if value is not None else "")
+
+    return sorted(runs, key=key)

@@ -6,7 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_model, list_models
-from .models.registry import get_builder
+from .models.registry import get_builder, kinds
 
 
 def default_classes(input_shape) -> int:
@@ -78,18 +78,41 @@ def format_summary(info: dict) -> str:
     return "\n".join(lines)
 
 
-def models_table(pattern: str = "*") -> list[dict]:
-    """Every registered classifier with its parameter count at 3×32×32/10 classes and 3×224×224/1000 classes.
-    Built on the meta device, so no memory is allocated and nothing is initialised."""
+# The sizes each kind of model is counted at in `lienzo models`: column -> create_model arguments.
+# Kinds not named here are counted once, at their builders' defaults.
+COUNT_SIZES = {
+    "classifier": {"params_32px_10": {"num_classes": 10, "in_chans": 3, "input_size": (32, 32)},
+                   "params_224px_1000": {"num_classes": 1000, "in_chans": 3, "input_size": (224, 224)}},
+}
+COLUMN_TITLES = {"params_32px_10": "params 3x32x32/10", "params_224px_1000": "params 3x224x224/1000",
+                 "params": "params"}
+
+
+def models_table(pattern: str = "*", kind: str | None = None) -> list[dict]:
+    """Every registered model (of one kind, or all kinds in turn) with its parameter counts: a classifier's
+    at 3×32×32/10 classes and 3×224×224/1000 classes, other kinds' at their defaults. Built on the meta
+    device, so no memory is allocated and nothing is initialised."""
     rows = []
-    for name in list_models(pattern):
-        counts = {}
-        for key, (size, classes) in {"small": (32, 10), "imagenet": (224, 1000)}.items():
-            with torch.device("meta"):
-                model = create_model(name, num_classes=classes, in_chans=3, input_size=(size, size))
-            counts[key] = sum(p.numel() for p in model.parameters())
-        doc = (get_builder(name).__doc__ or "").strip().splitlines()
-        rows.append({"name": name, "params_32px_10": counts["small"], "params_224px_1000": counts["imagenet"],
-                     "description": doc[0] if doc else ""})
+    for each_kind in [kind] if kind is not None else kinds():
+        for name in list_models(pattern, kind=each_kind):
+            counts = {}
+            for column, arguments in COUNT_SIZES.get(each_kind, {"params": {}}).items():
+                with torch.device("meta"):
+                    model = create_model(name, **arguments)
+                counts[column] = sum(p.numel() for p in model.parameters())
+            doc = (get_builder(name).__doc__ or "").strip().splitlines()
+            rows.append({"kind": each_kind, "name": name, **counts, "description": doc[0] if doc else ""})
     return rows
 
+
+def format_models_table(rows: list[dict]) -> str:
+    """The model table as text, one block per kind: name, parameter counts, the builder's description."""
+    blocks = []
+    for kind in dict.fromkeys(row["kind"] for row in rows):
+        group = [row for row in rows if row["kind"] == kind]
+        columns = [key for key in group[0] if key.startswith("params")]
+        lines = [f"{kind}s:", f"{'name':<14}" + "".join(f"{COLUMN_TITLES[c]:>24}" for c in columns) + "  description"]
+        for row in group:
+            lines.append(f"{row['name']:<14}" + "".join(f"{row[c]:>24,}" for c in columns) + f"  {row['description']}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

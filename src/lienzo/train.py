@@ -1,4 +1,4 @@
-"""Training, configured in one place: the Lightning Trainer with lienzo's callbacks and run folder.
+"""Training, configured in one place: the Lightning Trainer with lienzo's callbacks and run folder, for any task.
 
     run_dir = train(load_config("configs/fashion_fast.yaml"))
     run_dir = train(resume="runs/fashion_fast")
@@ -14,16 +14,18 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .config import Config, dump_config, load_config
-from .data.module import ClassificationData
-from .errors import ConfigError, ModelError, RunError
+from .distributed import RunDirCheck, agree_on_run_dir, is_rank_zero
+from .errors import ConfigError, RunError
+from .evaluate import check_fits, finalize_run
 from .hardware import resolve_accelerator, resolve_precision
-from .models import create_model
-from .runs import CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, new_run_dir, write_history
+from .runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
+                   write_history)
 from .summary import macs_for_precision
-from .tasks.classify import ClassifyTask
+from .tasks import get_task
 
 log = logging.getLogger("lienzo")
 
@@ -41,25 +43,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class HistoryWriter(Checkpoint):
-    """Writes history.csv at the end of every epoch; its rows travel in the checkpoint, so a
-    resumed run continues the same history. (A Checkpoint subclass so that Lightning calls it
-    after the LightningModule logged the epoch's training metrics, and before ModelCheckpoint.)"""
+    """Writes history.csv at the end of every epoch: every scalar the task logged, the learning rate of
+    every optimizer, and the epoch's seconds. Its rows travel in the checkpoint, so a resumed run
+    continues the same history. (A Checkpoint subclass so that Lightning calls it after the
+    LightningModule logged the epoch's metrics, and before ModelCheckpoint.)"""
 
     def __init__(self, path: Path):
         self.path = path
         self.rows: list[dict] = []
         self._start = time.perf_counter()
+        self._lrs: dict[str, float] = {}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # The rates the epoch's last step used (schedulers move on at the epoch's end, before we write).
+        self._lrs = learning_rates(trainer.optimizers)
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        metrics = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch + 1}
-        for name in ("train_loss", "train_top1", "val_loss", "val_top1"):
-            row[name] = float(metrics[name]) if name in metrics else float("nan")
-        lr = getattr(pl_module, "epoch_lr", None)
-        row["lr"] = lr if lr is not None else trainer.optimizers[0].param_groups[0]["lr"]
+        row: dict = {"epoch": trainer.current_epoch + 1}
+        for name, value in trainer.callback_metrics.items():
+            if isinstance(value, (int, float)) or (torch.is_tensor(value) and value.numel() == 1):
+                row[name] = float(value)
+        row.update(self._lrs or learning_rates(trainer.optimizers))
         row["seconds"] = time.perf_counter() - self._start
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
         if trainer.is_global_zero:
@@ -70,6 +77,20 @@ class HistoryWriter(Checkpoint):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.rows = list(state_dict.get("rows", []))
+
+
+def learning_rates(optimizers) -> dict[str, float]:
+    """{"lr": first group's rate} for one optimizer (lr-<optimizer><i> for several), plus
+    <that>-<group name or index> for every group when the groups' rates differ."""
+    rates: dict[str, float] = {}
+    for i, optimizer in enumerate(optimizers):
+        groups = optimizer.param_groups
+        prefix = "lr" if len(optimizers) == 1 else f"lr-{type(optimizer).__name__.lower()}{i}"
+        rates[prefix] = float(groups[0]["lr"])
+        if len({g["lr"] for g in groups}) > 1:
+            for j, group in enumerate(groups):
+                rates[f"{prefix}-{group.get('name', j)}"] = float(group["lr"])
+    return rates
 
 
 class ResumeHint(L.Callback):
@@ -83,12 +104,11 @@ class ResumeHint(L.Callback):
 
 def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(), macs_per_image: float | None = None,
                   **overrides) -> L.Trainer:
-    """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress.
+    """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress, loggers.
 
     `macs_per_image` (the model's size) lets precision auto keep tiny models in fp32 on the CPU."""
     tcfg = cfg.trainer
-    monitor = tcfg.monitor if has_val else "train_loss"
-    mode = "max" if monitor.endswith("top1") else "min"
+    monitor, mode = resolve_monitor(cfg, has_val)
     callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), *extra_callbacks]
     if tcfg.ema_decay is not None:
         # Lightning's EMA: validation runs on the averaged weights, and checkpoints hold them as their
@@ -113,7 +133,8 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
         precision=resolve_precision(tcfg.precision, tcfg.accelerator, macs_per_image),
         max_epochs=tcfg.max_epochs,
         callbacks=callbacks,
-        logger=False,
+        logger=build_logger(cfg, run_dir),
+        log_every_n_steps=50,
         plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,
         enable_model_summary=False,
@@ -121,13 +142,51 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
         default_root_dir=str(run_dir),
         benchmark=accelerator == "gpu",
     )
+    if tcfg.max_steps is not None:
+        kwargs["max_steps"] = tcfg.max_steps
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
 
 
+def resolve_monitor(cfg: Config, has_val: bool) -> tuple[str, str]:
+    """The task's (metric, mode) for best.ckpt; without a validation split, said once, not silently."""
+    monitor, mode = get_task(cfg.task).monitor(cfg, has_val)
+    if not has_val and monitor.startswith("train_") and cfg.trainer.monitor != monitor:
+        log.warning("no validation split (data.val_fraction=0): best.ckpt and early stopping watch %s, "
+                    "not trainer.monitor=%s", monitor, cfg.trainer.monitor)
+    return monitor, mode
+
+
+def build_logger(cfg: Config, run_dir: Path):
+    """trainer.logger: csv is history.csv itself; tensorboard and mlflow log beside it, through Lightning."""
+    kind = cfg.trainer.logger
+    if kind == "csv":
+        return False
+    if kind == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        _require("tensorboard", "tensorboard")
+        return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    _require("mlflow", "mlflow-skinny")
+    # A local folder beside the runs: `mlflow ui --backend-store-uri <run.dir>/mlruns` shows them, no server.
+    store = (Path(cfg.run.dir) / "mlruns").resolve()
+    return MLFlowLogger(experiment_name=cfg.run.name or "lienzo", run_name=run_dir.name,
+                        tracking_uri=store.as_uri())
+
+
+def _require(module: str, package: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"trainer.logger: {module} is not installed (pip install {package}, "
+                          f"or pip install 'lienzo[loggers]')")
+
+
 def _is_launcher_child() -> bool:
-    """True in the extra processes DDP starts (they must join the run folder rank 0 made)."""
-    return int(os.environ.get("LOCAL_RANK", 0)) > 0 or int(os.environ.get("NODE_RANK", 0)) > 0
+    """True in every process of a DDP job but rank 0 (they join the run folder rank 0 made)."""
+    return not is_rank_zero()
 
 
 def configure_threads(cfg: Config) -> None:
@@ -135,88 +194,62 @@ def configure_threads(cfg: Config) -> None:
         torch.set_num_threads(cfg.trainer.threads)
 
 
-def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool = True) -> torch.nn.Module:
-    """The network `model.*` describes; with `model.pretrained`, started from those weights (when
-    load_weights), its last layer and first convolution adapted to the data's classes and channels."""
-    channels, height, width = input_shape
-    pretrained = cfg.model.pretrained
-    if cfg.model.arch.startswith("timm:"):  # timm's models, randomly initialised or from a local weights file
-        from .transfer.backbones import load_backbone
-
-        return load_backbone(cfg.model.arch, pretrained if load_weights else None, num_classes, channels).model
-    kwargs = {"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}
-    if pretrained is None or (not load_weights and Path(pretrained).is_dir()):
-        return create_model(cfg.model.arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
-                            dropout=cfg.model.dropout, **kwargs)
-    from .transfer.backbones import TORCHVISION_BACKBONES, adapt_input, load_backbone, load_matching
-
-    if Path(pretrained).is_dir():  # a lienzo run: its architecture, its weights, a new head
-        backbone = load_backbone(pretrained, num_classes=num_classes)
-        if backbone.name != cfg.model.arch:
-            raise ConfigError(f"model.pretrained: {pretrained} is a {backbone.name}, but model.arch is {cfg.model.arch}")
-        adapt_input(backbone.model, channels)
-        return backbone.model
-    if cfg.model.arch in TORCHVISION_BACKBONES:
-        return load_backbone(cfg.model.arch, pretrained if load_weights else None, num_classes, channels).model
-    model = create_model(cfg.model.arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
-                         dropout=cfg.model.dropout, **kwargs)
-    if load_weights:
-        load_matching(model, pretrained)
-    return model
+def build_task(cfg: Config, data, load_weights: bool = True) -> L.LightningModule:
+    """The task's LightningModule for a config and its set-up data module."""
+    task = get_task(cfg.task)
+    return task.build_module(cfg, task.data_info(data), load_weights)
 
 
-def build_task(cfg: Config, data: ClassificationData, load_weights: bool = True) -> ClassifyTask:
-    # Training mode: pretrained backbones arrive in eval mode, and Lightning keeps the mode it finds.
-    model = build_model(cfg, len(data.class_names), data.input_shape, load_weights).train()
-    if cfg.finetune.groups:
-        from .transfer.finetune import parse_groups, prepare
-
-        prepare(model, parse_groups(cfg.finetune.groups), cfg.run.seed)
-    return ClassifyTask(model, cfg.to_dict(), data.class_names, data.input_shape, data.mean, data.std)
+def _has_val(data) -> bool:
+    """Whether the (set-up) data module has a validation split; one without val_dataloader has none."""
+    try:
+        return bool(data.val_dataloader())
+    except MisconfigurationException:  # Lightning's default val_dataloader: not implemented
+        return False
 
 
 def train(cfg: Config | None = None, *, resume: str | Path | None = None, overrides: list[str] = ()) -> Path:
-    """Train a classifier; returns the run folder. With `resume`, continue that run from last.ckpt."""
-    from .evaluate import finalize_run
-
+    """Train the config's task; returns the run folder. With `resume`, continue that run from last.ckpt."""
     if resume is not None:
         run_dir = Path(resume)
         last = checkpoint_path(run_dir, "last")
         cfg = load_config(run_dir / CONFIG_FILE, overrides)
         state = torch.load(last, map_location="cpu", weights_only=False)
-        hparams = state["hyper_parameters"]
-        data = ClassificationData(cfg.data, cfg.run.seed, hparams["mean"], hparams["std"])
-        data.start_epoch = state["epoch"] + 1  # saved at the end of that (0-based) epoch
+        task = get_task(cfg.task)
+        data = task.data_module(cfg, saved_info(state.get("hyper_parameters") or {}))
+        if hasattr(data, "start_epoch"):  # data that replays its shuffles from (seed, epoch) starts here
+            data.start_epoch = state["epoch"] + 1  # saved at the end of that (0-based) epoch
         log.info("resuming %s from %s", run_dir, last.name)
     else:
         if cfg is None:
             raise RunError("train needs a config or a run to resume")
         last = None
-        data = ClassificationData(cfg.data, cfg.run.seed)
+        task = get_task(cfg.task)
+        data = task.data_module(cfg)
     configure_threads(cfg)
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
     data.setup("fit")
-    task = build_task(cfg, data)
+    info = task.data_info(data)
+    module = task.build_module(cfg, info)
     if resume is None:
-        if _is_launcher_child():
-            run_dir = Path(os.environ.get("LIENZO_RUN_DIR", Path(cfg.run.dir) / (cfg.run.name or "run")))
-        else:
-            run_dir = new_run_dir(cfg.run.dir, cfg.run.name or "run")
-            cfg.run.name = run_dir.name
+        run_dir = agree_on_run_dir(cfg.run.dir, cfg.run.name or "run")  # the same on every rank, however started
+        cfg.run.name = run_dir.name
     if not _is_launcher_child():
         atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
-        os.environ["LIENZO_RUN_DIR"] = str(run_dir)
-    trainer = build_trainer(cfg, run_dir, has_val=data.val_arrays is not None,
-                            macs_per_image=macs_for_precision(task.model, data.input_shape))
-    log.info("training %s on %s (%s), run folder %s", cfg.model.arch, trainer.strategy.root_device,
+        marker = mark_running(run_dir)
+    input_shape = info.get("input_shape")
+    has_val = _has_val(data)
+    trainer = build_trainer(cfg, run_dir, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
+                            macs_per_image=macs_for_precision(module, input_shape) if input_shape else None)
+    log.info("training %s (%s) on %s (%s), run folder %s", cfg.task, cfg.model.arch, trainer.strategy.root_device,
              trainer.precision, run_dir)
+    if last is not None:
+        check_fits(module, state, last)
     try:
-        trainer.fit(task, datamodule=data, ckpt_path=str(last) if last else None)
-    except RuntimeError as err:
-        if last is not None and "state_dict" in str(err):
-            raise ModelError(f"{last}: checkpoint does not fit {cfg.model.arch} with {len(data.class_names)} "
-                             f"classes ({str(err).splitlines()[0]})") from None
-        raise
-    if trainer.is_global_zero:
-        finalize_run(run_dir, cfg, data, trainer.precision)
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
+        if trainer.is_global_zero:
+            finalize_run(run_dir, cfg, data, trainer.precision, task.monitor(cfg, has_val))
+    finally:
+        if not _is_launcher_child():
+            marker.unlink(missing_ok=True)
     return run_dir

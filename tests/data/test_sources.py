@@ -155,3 +155,49 @@ def test_hdf5_round_trip_and_errors(tmp_path):
 def test_unknown_source():
     with pytest.raises(ConfigError, match="unknown source 'fashon_mnist'.*did you mean fashion_mnist"):
         load_source(data_cfg(name="fashon_mnist"))
+
+
+def test_to_channels_passes_other_counts_through_and_refuses_undefined_conversions(tmp_path):
+    import torch
+
+    from lienzo.data.arrays import to_channels
+
+    rgb_mask = torch.randint(0, 256, (2, 4, 5, 6), dtype=torch.uint8)  # RGB + mask, for the GAN pipeline
+    assert to_channels(rgb_mask, 4) is rgb_mask
+    for channels in (1, 3):
+        with pytest.raises(DataError, match=f"cannot convert 4-channel images to {channels} channels"):
+            to_channels(rgb_mask, channels)
+    with pytest.raises(DataError, match="cannot convert 2-channel images to 1 channels"):
+        to_channels(rgb_mask[:, :2], 1)
+    # 1 ↔ 3 stay, bit-exact with PIL's 'L'
+    rgb = rgb_mask[:, :3]
+    pil = [np.asarray(Image.fromarray(img.permute(1, 2, 0).numpy()).convert("L")) for img in rgb]
+    assert np.array_equal(to_channels(rgb, 1)[:, 0].numpy(), np.stack(pil))
+    assert torch.equal(to_channels(to_channels(rgb, 1), 3), to_channels(rgb, 1).expand(-1, 3, -1, -1))
+    # an HDF5 file of 4-channel images reads unchanged; asking for 3 channels is an error naming both counts
+    path = tmp_path / "rgbm.h5"
+    write_hdf5(path, rgb_mask.permute(0, 2, 3, 1).numpy(), np.array([0, 1]), ["a", "b"])
+    train, _ = load_source(data_cfg(name="hdf5", root=str(path)))
+    assert torch.equal(train.images, rgb_mask)
+    with pytest.raises(DataError, match="4-channel images to 3 channels"):
+        train.to_channels(3)
+
+
+def test_load_image_keeps_the_mask_of_rgba_files_when_asked_for_4_channels(tmp_path):
+    from lienzo.data.images import load_image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 6, 4), dtype=np.uint8)
+    path = write_png(tmp_path / "rgbm.png", pixels, "RGBA")
+    assert np.array_equal(load_image(path, 4).permute(1, 2, 0).numpy(), pixels)
+    assert load_image(write_png(tmp_path / "grey.png", pixels[..., 0]), 4)[3].eq(255).all()  # opaque
+    with pytest.raises(ConfigError, match="cannot decode image files to 2 channels"):
+        load_image(path, 2)
+
+
+def test_hdf5_val_group_must_share_the_class_names(tmp_path):
+    images, labels = tiny_images(6, size=8, channels=3)
+    path = tmp_path / "d.h5"
+    write_hdf5(path, images, labels, ["x", "y", "z"], group="train")
+    write_hdf5(path, images[:3], labels[:3], ["x", "y", "w"], group="val")
+    with pytest.raises(DataError, match="'val' group's class names"):
+        load_source(data_cfg(name="hdf5", root=str(path)))

@@ -2,14 +2,15 @@ import pytest
 import torch
 
 from lienzo.errors import ModelError
-from lienzo.models import Classifier, create_model, list_models, register_model
-from lienzo.models.registry import get_builder
+from lienzo.models import Classifier, create_model, list_models, register_model, registry
+from lienzo.models.registry import get_builder, kinds, model_kind
 from lienzo.summary import summary
 
-ALL = list_models()
+CLASSIFIERS = list_models(kind="classifier")
+DEEPEST = ("resnet101", "resnet152")  # resnet50's class and blocks, 10-40 s each here: run with -m slow
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPEST else n for n in CLASSIFIERS])
 def test_forward_backward_and_face(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=7, in_chans=1, input_size=(28, 28))
@@ -37,6 +38,9 @@ def test_forward_backward_and_face(name):
     ("alexnet", (3, 227, 227), 1000, 62_378_344),
     ("resnet18", (3, 224, 224), 1000, 11_689_512),
     ("resnet50", (3, 224, 224), 1000, 25_557_032),
+    ("resnet101", (3, 224, 224), 1000, 44_549_160),  # torchvision's counts: the same networks
+    ("resnet152", (3, 224, 224), 1000, 60_192_808),
+    ("vgg13", (3, 224, 224), 1000, 133_047_848),
 ])
 def test_parameter_counts(name, shape, classes, expected):
     with torch.device("meta"):
@@ -62,7 +66,60 @@ def test_registry_errors():
         register_model(get_builder("basenet"))
     with pytest.raises(ModelError, match="too small"):
         create_model("basenet", input_size=(8, 8))
-    assert list_models("vgg1*") == ["vgg11", "vgg11_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+    with pytest.raises(ModelError, match=r"too small for LeNet-5 \(needs at least 12×12\)"):
+        create_model("lenet5", input_size=(8, 8))
+    with pytest.raises(ModelError, match="basenet takes no dropout"):  # a key the user set: one error line
+        create_model("basenet", dropout=0.5)
+    with pytest.raises(ModelError, match="variant must be auto, small or imagenet"):
+        create_model("resnet18", variant="tiny")
+    assert list_models("vgg1*") == ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+
+
+@pytest.fixture
+def scratch_registry():
+    """Builders registered by a test are removed again, so other tests' loops never see them."""
+    before = {kind: dict(models) for kind, models in registry._MODELS.items()}
+    yield
+    registry._MODELS.clear()
+    registry._MODELS.update(before)
+
+
+def test_a_bug_inside_a_builder_keeps_its_traceback(scratch_registry):
+    @register_model
+    def buggy_net(*, num_classes=10, in_chans=3, input_size=(32, 32)):
+        """A builder with a programming error in it."""
+        return torch.nn.Linear(in_chans, num_classes, bias="no", device=1 / 0)
+
+    with pytest.raises(ZeroDivisionError):  # not turned into a one-line ModelError (exit 2)
+        create_model("buggy_net")
+
+    @register_model
+    def typo_net(*, num_classes=10, in_chans=3, input_size=(32, 32)):
+        """A builder calling a layer with a wrong argument."""
+        return torch.nn.Linear(in_chans, num_classes, bais=False)
+
+    with pytest.raises(TypeError, match="bais"):
+        create_model("typo_net")
+
+
+def test_one_registry_per_kind(scratch_registry):
+    assert "classifier" in kinds() and set(list_models()) >= set(CLASSIFIERS)
+
+    @register_model(kind="generator")
+    def toy_generator(*, latent_dim=8, channels=3):
+        """A toy generator."""
+        return torch.nn.Linear(latent_dim, channels)
+
+    assert kinds() == sorted({"classifier", "generator"})
+    assert list_models(kind="generator") == ["toy_generator"]
+    assert "toy_generator" not in list_models(kind="classifier") and "toy_generator" in list_models("toy*")
+    assert model_kind("toy_generator") == "generator" and model_kind("resnet18") == "classifier"
+    generator = create_model("toy_generator", latent_dim=4)  # no classifier defaults forced on another kind
+    assert generator.in_features == 4 and generator.out_features == 3
+    with pytest.raises(ValueError, match="registered twice"):  # names are unique across kinds
+        register_model(kind="generator")(get_builder("basenet"))
+    with pytest.raises(ModelError, match="unknown kind of model 'captioner'"):
+        list_models(kind="captioner")
 
 
 def test_stems_follow_input_size():

@@ -105,9 +105,9 @@ def test_predict_through_backbone_and_svm(tmp_path, weights, folder, capsys):
         assert [p["score"] for p in preds] == sorted((p["score"] for p in preds), reverse=True)
         assert preds[0]["score"] == pytest.approx(scores[row].max(), rel=1e-3)  # batches of other sizes
         assert 0 <= preds[0]["probability"] <= 1
-    # the CLI picks the SVM path from the folder; a bad file makes the exit code 2, the rest is printed
+    # the CLI picks the SVM path from the folder; a bad file makes the exit code 3, the rest is printed
     capsys.readouterr()
-    assert main(["predict", str(svm_dir), stored.paths[0], str(bad), "--json", "--top-k", "2"]) == 2
+    assert main(["predict", str(svm_dir), stored.paths[0], str(bad), "--json", "--top-k", "2"]) == 3
     printed = json.loads(capsys.readouterr().out)
     assert printed[0]["predictions"][0]["class"] == results[0]["predictions"][0]["class"]
     assert "error" in printed[1]

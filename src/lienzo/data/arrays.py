@@ -43,11 +43,10 @@ class ImageArrays:
         return ImageArrays(self.images[index], self.labels[index], self.class_names, paths)
 
     def to_channels(self, channels: int) -> ImageArrays:
-        """Grey (1) or RGB (3): colour to grey by ITU-R 601 luma, exactly as PIL's 'L' mode; grey to RGB by copying."""
+        """The same images with `channels` channels: unchanged when they have them, 1↔3 converted (see
+        `to_channels`), any other change a DataError."""
         if channels == self.images.shape[1]:
             return self
-        if channels not in (1, 3) or self.images.shape[1] not in (1, 3):
-            raise DataError(f"cannot convert {self.images.shape[1]}-channel images to {channels} channels (1 or 3)")
         return ImageArrays(to_channels(self.images, channels), self.labels, self.class_names, self.paths)
 
     def select_classes(self, names: list[str]) -> ImageArrays:
@@ -69,18 +68,24 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, PIL's RGB→L
 
 
 def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """N×C×H×W images (uint8 or float) to 1 or 3 channels: luma for colour → grey, copies for grey → colour.
+    """N×C×H×W images (uint8 or float) with `channels` channels: unchanged when C == channels (any C: RGB +
+    mask has 4); colour → grey by luma, grey → colour by copies; any other pair is a DataError naming both.
 
     uint8 uses PIL's fixed-point rounding, so arrays and decoded files give the same grey values."""
-    if images.shape[1] == channels:
+    have = images.shape[1]
+    if have == channels:
         return images
+    if (have, channels) not in ((3, 1), (1, 3)):
+        # 4 → 3 or 4 → 1 would have to drop or composite a channel (a mask, alpha): not ours to guess
+        raise DataError(f"cannot convert {have}-channel images to {channels} channels "
+                        "(only 1 ↔ 3 are defined: grey and RGB)")
     if channels == 1:
         if images.dtype == torch.uint8:
             r, g, b = images[:, 0].int(), images[:, 1].int(), images[:, 2].int()
             return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8).unsqueeze(1)
         weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
         return (images * weights).sum(1, keepdim=True)
-    return images[:, :1].expand(-1, channels, -1, -1).contiguous()
+    return images.expand(-1, channels, -1, -1).contiguous()
 
 
 def from_numpy(images: np.ndarray, labels: np.ndarray, class_names: list[str], paths=None) -> ImageArrays:

@@ -1,6 +1,7 @@
 """HDF5 arrays: `images` (uint8 N×H×W×C or N×H×W), `labels` (N), optional `class_names`.
 
-A file may hold one split at the top level, or groups `train`/`test` each holding those datasets.
+A file may hold one split at the top level, or groups `train`, `test` and `val` each holding those datasets
+(`val`, when there, is the validation split: `lienzo curate split` writes all three).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def read_hdf5_group(group: h5py.Group, where: str) -> ImageArrays:
 
 
 def load_hdf5(path: str | Path, split: str) -> ImageArrays | None:
-    """Read a split; returns None for 'test' when a single-split file has none."""
+    """Read a split ('train', 'test' or 'val'); returns None for a split the file does not hold."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: HDF5 file not found")

@@ -9,16 +9,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 
 
 def _to_mode(image: Image.Image, channels: int) -> Image.Image:
-    """L, RGB, RGBA, LA, P, 16-bit (I;16, I) and CMYK to L (channels=1) or RGB (channels=3).
+    """L, RGB, RGBA, LA, P, 16-bit (I;16, I) and CMYK to L (channels=1), RGB (channels=3) or RGBA (channels=4).
 
-    Transparency is composited over white: clip-art and icons are drawn on a transparent
-    background that the artist saw as paper.
+    For 1 and 3, transparency is composited over white: clip-art and icons are drawn on a transparent
+    background that the artist saw as paper. With 4 the fourth channel (alpha, a mask) is kept as it is.
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
@@ -26,6 +26,8 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
         image = Image.fromarray(np.clip(array * (255.0 / (top or 1.0)), 0, 255).astype(np.uint8), "L")
     if image.mode == "P":
         image = image.convert("RGBA")
+    if channels == 4:
+        return image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -34,7 +36,10 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
 
 
 def load_image(path: str | Path, channels: int = 3, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Read an image file as a uint8 C×H×W tensor; resize to size=(H, W) with area-like (box) filtering."""
+    """Read an image file as a uint8 C×H×W tensor (C = channels: 1, 3 or 4); resize to size=(H, W) with
+    area-like (box) filtering."""
+    if channels not in (1, 3, 4):  # a ConfigError, so that readers that skip bad files do not skip them all
+        raise ConfigError(f"cannot decode image files to {channels} channels (1: grey, 3: RGB, 4: RGBA)")
     path = Path(path)
     try:
         with Image.open(path) as image:
@@ -42,7 +47,8 @@ def load_image(path: str | Path, channels: int = 3, size: tuple[int, int] | None
             image = _to_mode(image, channels)
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.Resampling.BOX if image.width > size[1] else Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            # a copy: np.asarray would be a read-only view of PIL's buffer, and torch.from_numpy warns on those
+            array = np.array(image, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:

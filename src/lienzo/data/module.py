@@ -8,13 +8,14 @@ conversion, augmentation and normalisation happen later on the batch, on its dev
 from __future__ import annotations
 
 import logging
+import math
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .arrays import ImageArrays
-from .sources import load_source
+from .sources import load_splits
 from .splits import channel_stats, stratified_split
 
 log = logging.getLogger("lienzo")
@@ -42,21 +43,40 @@ def keep_batch(batch):
     return batch
 
 
-class EpochSeededSampler(RandomSampler):
-    """A shuffle that is a function of (seed, epoch) alone, so a resumed run sees the same order.
+class EpochSeededSampler(DistributedSampler):
+    """A shuffle that is a function of (seed, epoch) alone, sharded across processes, so a resumed run
+    sees the same order on every rank.
 
-    The epoch is start_epoch + the number of passes made so far. (Lightning's set_epoch comes after
-    the first batches were prefetched when a run resumes, too late to choose their order.)"""
+    Each epoch draws one permutation of the whole dataset from (seed, epoch); as in DistributedSampler
+    it is padded with its own first indices to a multiple of `num_replicas`, and rank r takes every
+    num_replicas-th index from position r: the ranks' shards are disjoint (up to the padding) and
+    together cover the permutation. Alone (num_replicas=1) it is that permutation, unpadded.
 
-    def __init__(self, data_source, seed: int = 0, start_epoch: int = 0):
-        super().__init__(data_source)
-        self.seed = seed
+    A DistributedSampler, so that under DDP Lightning keeps it instead of swapping in its own (which
+    would draw other orders and know nothing of start_epoch). The epoch is start_epoch + the number
+    of passes made so far; Lightning's set_epoch sets it as well. (When a run resumes, Lightning
+    prefetches the first batches before it calls set_epoch, too late to choose their order.)"""
+
+    def __init__(self, dataset, seed: int = 0, start_epoch: int = 0, num_replicas: int = 1, rank: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
         self.epoch = start_epoch
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         self.epoch += 1
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+        order = torch.randperm(len(self.dataset), generator=generator).tolist()
+        padding = self.total_size - len(order)
+        if padding:  # DistributedSampler's padding: repeat the start of the permutation
+            order += (order * math.ceil(padding / len(order)))[:padding]
+        yield from order[self.rank : self.total_size : self.num_replicas]
+
+
+def shard_of(trainer) -> dict:
+    """{"num_replicas", "rank"} of this process among the trainer's data-parallel processes ({1, 0} alone)."""
+    kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
+    if not kwargs:
+        return {"num_replicas": 1, "rank": 0}
+    return {"num_replicas": kwargs["num_replicas"], "rank": kwargs["rank"]}
 
 
 class ClassificationData(L.LightningDataModule):
@@ -73,8 +93,10 @@ class ClassificationData(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_arrays is not None:
             return
-        full_train, test = load_source(self.cfg)
-        if self.cfg.val_fraction > 0:
+        full_train, test, val = load_splits(self.cfg)
+        if val is not None:  # the source's own validation split (curate split's 'val'); load_splits logs it
+            self.train_arrays, self.val_arrays = full_train, val
+        elif self.cfg.val_fraction > 0:
             keep, held = stratified_split(full_train.labels, self.cfg.val_fraction, self.seed)
             self.train_arrays, self.val_arrays = full_train.subset(keep), full_train.subset(held)
         else:
@@ -105,7 +127,7 @@ class ClassificationData(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=batch_size or self.cfg.batch_size,
-            sampler=EpochSeededSampler(dataset, self.seed, self.start_epoch) if shuffle else None,
+            sampler=EpochSeededSampler(dataset, self.seed, self.start_epoch, **shard_of(self.trainer)) if shuffle else None,
             collate_fn=keep_batch,
             num_workers=self.cfg.num_workers,
             drop_last=False,
@@ -119,6 +141,3 @@ class ClassificationData(L.LightningDataModule):
 
     def val_dataloader(self):
         return self._loader(self.val_arrays, shuffle=False, batch_size=self.eval_batch_size()) if self.val_arrays else []
-
-    def test_dataloader(self):
-        return self._loader(self.test_arrays, shuffle=False, batch_size=self.eval_batch_size()) if self.test_arrays else []

@@ -2,9 +2,12 @@
 
 Per-image Python is the bottleneck for 28×28 images, so every random choice here is drawn for
 the whole batch at once and applied with tensor ops (index gathers, `grid_sample`, masks).
+The draws come from generators the augmentation owns (one per device), never from torch's global
+ones, so a training loop can make them a function of (seed, epoch, rank) with `reseed`:
 
     augment = BatchAugment("standard")
-    x = normalize(augment(to_unit(batch_uint8)), mean, std)
+    augment.reseed(seed)                                   # e.g. once per epoch
+    x = augment.erase(Normalizer(mean, std)(augment(batch_uint8)))
 """
 
 from __future__ import annotations
@@ -20,12 +23,6 @@ PRESETS = ("none", "basic", "standard", "strong")
 def to_unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 → float in [0, 1]."""
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images
-
-
-def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
-    mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
 
 
 class Normalizer:
@@ -51,17 +48,18 @@ class Normalizer:
         return torch.addcmul(shift, x.float(), scale)
 
 
-def random_flip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
-    flip = torch.rand(x.shape[0], device=x.device) < p
+def random_flip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability p."""
+    flip = torch.rand(x.shape[0], device=x.device, generator=generator) < p
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
-def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero-pad by `padding` and crop back to the original size at a random offset per image."""
     b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (b,), device=x.device)
-    dx = torch.randint(0, 2 * padding + 1, (b,), device=x.device)
+    dy = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (b,), device=x.device, generator=generator)
     rows = (torch.arange(h, device=x.device).view(1, h) + dy.view(b, 1)).view(b, 1, h, 1).expand(b, c, h, w)
     cols = (torch.arange(w, device=x.device).view(1, w) + dx.view(b, 1)).view(b, 1, 1, w).expand(b, c, h, w)
     flat = padded.flatten(2)
@@ -69,54 +67,67 @@ def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:
     return flat.gather(2, index.reshape(b, c, h * w)).view(b, c, h, w)
 
 
-def random_affine(x: torch.Tensor, degrees: float, translate: float, scale: tuple[float, float]) -> torch.Tensor:
+def random_affine(x: torch.Tensor, degrees: float, translate: float, scale: tuple[float, float],
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Small rotations, translations and zooms, one matrix per image, through one grid_sample."""
     b = x.shape[0]
-    angle = (torch.rand(b, device=x.device) * 2 - 1) * math.radians(degrees)
-    zoom = torch.empty(b, device=x.device).uniform_(*scale)
-    shift = (torch.rand(b, 2, device=x.device) * 2 - 1) * (2 * translate)  # grid units span 2
+    angle = (torch.rand(b, device=x.device, generator=generator) * 2 - 1) * math.radians(degrees)
+    zoom = torch.empty(b, device=x.device).uniform_(*scale, generator=generator)
+    shift = (torch.rand(b, 2, device=x.device, generator=generator) * 2 - 1) * (2 * translate)  # grid units span 2
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_brightness_contrast(x: torch.Tensor, brightness: float, contrast: float) -> torch.Tensor:
+def random_brightness_contrast(x: torch.Tensor, brightness: float, contrast: float,
+                               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Scale each image's mean by 1 ± brightness and its spread around the mean by 1 ± contrast."""
     b = x.shape[0]
-    gain = 1 + (torch.rand(b, 1, 1, 1, device=x.device) * 2 - 1) * brightness
-    spread = 1 + (torch.rand(b, 1, 1, 1, device=x.device) * 2 - 1) * contrast
+    gain = 1 + (torch.rand(b, 1, 1, 1, device=x.device, generator=generator) * 2 - 1) * brightness
+    spread = 1 + (torch.rand(b, 1, 1, 1, device=x.device, generator=generator) * 2 - 1) * contrast
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     return ((x - mean) * spread + mean * gain).clamp_(0, 1)
 
 
-def random_erasing(x: torch.Tensor, p: float = 0.5, area=(0.02, 0.25), ratio=(0.3, 3.3)) -> torch.Tensor:
-    """Zero a random rectangle in a random half of the images (0 is the mean after normalisation)."""
+def random_erasing(x: torch.Tensor, p: float = 0.5, area=(0.02, 0.25), ratio=(0.3, 3.3),
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero a random rectangle in each image with probability p. (Called after normalisation, where 0 is
+    the training split's mean when `data.normalize` is on, and black when it is off.)"""
     b, _, h, w = x.shape
     dev = x.device
-    target = torch.empty(b, device=dev).uniform_(*area) * h * w
-    log_ratio = torch.empty(b, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    target = torch.empty(b, device=dev).uniform_(*area, generator=generator) * h * w
+    log_ratio = torch.empty(b, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
     aspect = torch.exp(log_ratio)
     eh = (target * aspect).sqrt().round().clamp(1, h).long()
     ew = (target / aspect).sqrt().round().clamp(1, w).long()
-    top = (torch.rand(b, device=dev) * (h - eh + 1)).long()
-    left = (torch.rand(b, device=dev) * (w - ew + 1)).long()
+    top = (torch.rand(b, device=dev, generator=generator) * (h - eh + 1)).long()
+    left = (torch.rand(b, device=dev, generator=generator) * (w - ew + 1)).long()
     rows = torch.arange(h, device=dev).view(1, h, 1)
     cols = torch.arange(w, device=dev).view(1, 1, w)
     inside = (
         (rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
         & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1))
     )
-    apply = (torch.rand(b, device=dev) < p).view(b, 1, 1)
+    apply = (torch.rand(b, device=dev, generator=generator) < p).view(b, 1, 1)
     return x.masked_fill((inside & apply).unsqueeze(1), 0.0)
 
 
-def trivial_augment(images: torch.Tensor, groups: int = 8) -> torch.Tensor:
+def trivial_augment(images: torch.Tensor, groups: int = 8, generator: torch.Generator | None = None) -> torch.Tensor:
     """TrivialAugmentWide on uint8 images: one random op per group of images (torchvision applies
-    one op to a whole batch tensor, so groups trade variety against per-call overhead)."""
+    one op to a whole batch tensor, so groups trade variety against per-call overhead).
+
+    torchvision draws its choices from torch's global CPU generator: with a `generator`, that global
+    state is set from it for the call and restored afterwards, so the choices follow `generator`."""
     from torchvision.transforms import v2
 
     op = v2.TrivialAugmentWide()
-    return torch.cat([op(chunk) for chunk in images.chunk(groups)])
+    if generator is None:
+        return torch.cat([op(chunk) for chunk in images.chunk(groups)])
+    seed = int(torch.randint(0, 2**62, (), device=generator.device, generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)  # the CPU generator only: fork_rng restores just that
+        return torch.cat([op(chunk) for chunk in images.chunk(groups)])
 
 
 class BatchAugment:
@@ -124,33 +135,51 @@ class BatchAugment:
     brightness/contrast), strong (+ TrivialAugmentWide and random erasing).
 
     Called on uint8 images; returns float images in [0, 1] (erasing happens after normalisation
-    through `erase`, so that erased pixels become the mean)."""
+    through `erase`). Its random draws come from its own generators, one per device, seeded with
+    `seed` and reseeded with `reseed`; torch's global generators are neither used nor changed."""
 
-    def __init__(self, preset: str = "none", flip: bool = True, erasing: float | None = None):
+    def __init__(self, preset: str = "none", flip: bool = True, erasing: float | None = None, seed: int = 0):
         if preset not in PRESETS:
             raise ValueError(f"unknown augmentation preset {preset!r}; known: {', '.join(PRESETS)}")
         self.preset = preset
         self.flip = flip
         self.erasing = (0.5 if preset == "strong" else 0.0) if erasing is None else erasing
+        self.seed = seed
+        self._generators: dict[torch.device, torch.Generator] = {}
 
     @property
     def active(self) -> bool:
         """False when the preset changes nothing (then the caller can skip it)."""
         return self.preset != "none" or self.erasing > 0
 
+    def reseed(self, seed: int) -> None:
+        """Make every draw from now on a function of `seed` alone (a training loop passes one integer
+        made of seed, epoch and rank at each epoch's start)."""
+        self.seed = seed
+        self._generators.clear()
+
+    def generator(self, device: torch.device | str) -> torch.Generator:
+        """The generator this augmentation draws from on `device`, made from `seed` at first use."""
+        device = torch.device(device)
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[device]
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         level = PRESETS.index(self.preset)
+        generator = self.generator(images.device)
         if level >= 3 and images.dtype == torch.uint8:
-            images = trivial_augment(images)
+            images = trivial_augment(images, generator=generator)
         x = to_unit(images)
         if level >= 1:
             if self.flip:
-                x = random_flip(x)
-            x = random_crop(x, padding=max(2, x.shape[-1] // 8))
+                x = random_flip(x, generator=generator)
+            x = random_crop(x, padding=max(2, x.shape[-1] // 8), generator=generator)
         if level >= 2:
-            x = random_affine(x, degrees=10, translate=0.05, scale=(0.95, 1.05))
-            x = random_brightness_contrast(x, brightness=0.2, contrast=0.2)
+            x = random_affine(x, degrees=10, translate=0.05, scale=(0.95, 1.05), generator=generator)
+            x = random_brightness_contrast(x, brightness=0.2, contrast=0.2, generator=generator)
         return x
 
     def erase(self, x: torch.Tensor) -> torch.Tensor:
-        return random_erasing(x, p=self.erasing) if self.erasing > 0 else x
+        """Random erasing (on the normalised batch) when the preset or `erasing` asks for it."""
+        return random_erasing(x, p=self.erasing, generator=self.generator(x.device)) if self.erasing > 0 else x

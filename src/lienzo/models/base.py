@@ -51,7 +51,8 @@ class Classifier(nn.Module):
 
 
 def init_weights(model: nn.Module) -> nn.Module:
-    """He initialisation for convolutions, unit batch norm, small-normal linear layers."""
+    """He initialisation for convolutions, unit batch norm; linear layers keep PyTorch's default
+    (uniform in ±1/√fan_in)."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

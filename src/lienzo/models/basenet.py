@@ -6,8 +6,15 @@ from collections import OrderedDict
 
 from torch import nn
 
+from ..errors import ModelError
 from .base import Classifier, conv_out, init_weights
 from .registry import register_model
+
+
+def _check_size(name: str, input_size, h: int, w: int, least: int) -> None:
+    """A user mistake (images too small for the layout), not a bug: one clear ModelError line."""
+    if h < 1 or w < 1:
+        raise ModelError(f"input {tuple(input_size)} is too small for {name} (needs at least {least}×{least})")
 
 
 class BaseNet(Classifier):
@@ -17,8 +24,7 @@ class BaseNet(Classifier):
     def __init__(self, num_classes: int, in_chans: int, input_size: tuple[int, int]):
         super().__init__()
         h, w = (conv_out(conv_out(conv_out(conv_out(s, 5), 2, 2), 5), 2, 2) for s in input_size)
-        if h < 1 or w < 1:
-            raise ValueError(f"input {input_size} is too small for BaseNet (needs at least 16×16)")
+        _check_size("BaseNet", input_size, h, w, 16)
         self.features = nn.Sequential(OrderedDict(
             conv1=nn.Conv2d(in_chans, 6, 5), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
             conv2=nn.Conv2d(6, 16, 5), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
@@ -63,6 +69,7 @@ class LeNet5(Classifier):
         super().__init__()
         pad = 2 if min(input_size) < 32 else 0
         h, w = (conv_out(conv_out(conv_out(conv_out(s, 5, 1, pad), 2, 2), 5), 2, 2) for s in input_size)
+        _check_size("LeNet-5", input_size, h, w, 12)
         self.features = nn.Sequential(OrderedDict(
             conv1=nn.Conv2d(in_chans, 6, 5, padding=pad), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
             conv2=nn.Conv2d(6, 16, 5), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
@@ -81,6 +88,7 @@ class MnistCNN(Classifier):
     def __init__(self, num_classes: int, in_chans: int, input_size: tuple[int, int], dropout: float = 0.5):
         super().__init__()
         h, w = (conv_out(conv_out(conv_out(s, 3), 3), 2, 2) for s in input_size)
+        _check_size("the MNIST CNN", input_size, h, w, 6)
         self.features = nn.Sequential(OrderedDict(
             conv1=nn.Conv2d(in_chans, 32, 3), relu1=nn.ReLU(), conv2=nn.Conv2d(32, 64, 3), relu2=nn.ReLU(),
             pool=nn.MaxPool2d(2), drop1=nn.Dropout(0.25),

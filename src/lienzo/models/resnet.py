@@ -1,4 +1,4 @@
-"""ResNet-18/34/50 (He et al., 2015) on torchvision's blocks, with the ImageNet stem (7×7/2 + max-pool)
+"""ResNet-18/34/50/101/152 (He et al., 2015) on torchvision's blocks, with the ImageNet stem (7×7/2 + max-pool)
 or the CIFAR stem for small inputs (3×3/1, no max-pool). Module names match torchvision's, so its
 state dicts load as they are."""
 
@@ -57,3 +57,5 @@ def _builder(depth: int, block, layers):
 register_model(_builder(18, BasicBlock, [2, 2, 2, 2]))
 register_model(_builder(34, BasicBlock, [3, 4, 6, 3]))
 register_model(_builder(50, Bottleneck, [3, 4, 6, 3]))
+register_model(_builder(101, Bottleneck, [3, 4, 23, 3]))
+register_model(_builder(152, Bottleneck, [3, 8, 36, 3]))

@@ -1,7 +1,9 @@
-"""VGG-11/16/19 (Simonyan & Zisserman, 2014), with or without batch norm.
+"""VGG-11/13/16/19 (Simonyan & Zisserman, 2014), with or without batch norm.
 
 ImageNet layout: five poolings, 7×7 adaptive pool, fc6/fc7 of 4096 (VGG-16: 138 M parameters).
 Small-input layout (under 64 px): the fifth pooling is dropped, global average pooling, fc of 512.
+Modules are `features.conv1_1` ... `features.pool5`, `neck.fc6`/`neck.fc7` and the classifier `fc8`;
+torchvision's weights (`features.0`, `classifier.6`, ...) are renamed to these when they load.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .registry import register_model, small_input
 
 CFGS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
@@ -63,6 +66,6 @@ def _builder(depth: int, batch_norm: bool):
     return build
 
 
-for _depth in (11, 16, 19):
+for _depth in (11, 13, 16, 19):
     for _bn in (False, True):
         register_model(_builder(_depth, _bn))

@@ -16,7 +16,8 @@ import torch  # noqa: E402
 from ..runs import atomic_write_bytes  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -24,84 +25,57 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+SPLIT_PREFIXES = ("train_", "val_")
+NOT_CURVES = ("epoch", "seconds", "step")
+
+
+def curve_groups(history: list[dict]) -> dict[str, list[str]]:
+    """Logged columns grouped into one panel per quantity: {"loss": ["train_loss", "val_loss"], "lr": [...]}.
+
+    Whatever a task logs gets a curve; train_/val_ versions of a quantity share a panel."""
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    groups: dict[str, list[str]] = {}
+    for column in columns:
+        if column in NOT_CURVES:
+            continue
+        if all(_missing(row.get(column)) for row in history):
+            continue
+        base = column
+        for prefix in SPLIT_PREFIXES:
+            base = base.removeprefix(prefix)
+        base = "lr" if base.startswith("lr") else base
+        groups.setdefault(base, []).append(column)
+    return groups
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def plot_curves(history: list[dict], path: Path) -> Path:
-    """Loss and accuracy per epoch, training against validation (the practice's two figures)."""
+    """One panel per logged quantity per epoch, training against validation (the practice's figures)."""
+    groups = curve_groups(history)
     epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for key, label, style in (("train", "training", "-o"), ("val", "validation", "-s")):
-        loss = [r.get(f"{key}_loss", math.nan) for r in history]
-        acc = [100 * r.get(f"{key}_top1", math.nan) for r in history]
-        if not all(math.isnan(v) for v in loss):
-            ax_loss.plot(epochs, loss, style, ms=3, label=label)
-            ax_acc.plot(epochs, acc, style, ms=3, label=label)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="Accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return _save(fig, path)
-
-
-def plot_confusion(confusion: list[list[int]], class_names: list[str], path: Path, title: str) -> Path:
-    matrix = np.asarray(confusion, dtype=float)
-    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    k = len(class_names)
-    size = min(max(4.0, 0.45 * k + 2), 30)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    ax.set_xticks(range(k), class_names, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(k), class_names, fontsize=8)
-    ax.set(xlabel="predicted class", ylabel="true class", title=title)
-    if k <= 25:
-        for i in range(k):
-            for j in range(k):
-                if matrix[i, j]:
-                    ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7,
-                            color="white" if rates[i, j] > 0.5 else "black")
-    return _save(fig, path)
-
-
-def plot_per_class(per_class: dict, path: Path, title: str) -> Path:
-    names = list(per_class)
-    top1 = [100 * (per_class[n]["top1"] or 0) for n in names]
-    top5 = [100 * (per_class[n]["top5"] or 0) for n in names]
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(names) + 2), 3.8))
-    ax.bar(x - 0.2, top1, 0.4, label="top-1")
-    ax.bar(x + 0.2, top5, 0.4, label="top-5")
-    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
-    ax.set(ylabel="accuracy (%)", ylim=(0, 100), title=title)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower right")
-    return _save(fig, path)
-
-
-def plot_predictions(images: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, class_names: list[str],
-                     path: Path, per_kind: int = 8) -> Path:
-    """A grid of test images with their top-5 classes and probabilities: right ones, then wrong ones."""
-    probs = logits.float().softmax(1)
-    k = min(5, len(class_names))
-    top_p, top_i = probs.topk(k, dim=1)
-    right = (top_i[:, 0] == labels).nonzero().flatten()[:per_kind].tolist()
-    wrong = (top_i[:, 0] != labels).nonzero().flatten()[:per_kind].tolist()
-    chosen = [(i, True) for i in right] + [(i, False) for i in wrong]
-    cols = 4
-    rows = max(1, math.ceil(len(chosen) / cols))
-    fig, axes = plt.subplots(rows, cols * 2, figsize=(cols * 4.2, rows * 1.9),
-                             gridspec_kw={"width_ratios": [1, 1.6] * cols})
-    axes = np.atleast_2d(axes)
-    for ax in axes.flat:
+    panels = max(len(groups), 1)
+    cols = min(panels, 3)
+    rows = math.ceil(panels / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[panels:]:
         ax.axis("off")
-    for n, (index, ok) in enumerate(chosen):
-        ax_img, ax_txt = axes[n // cols, 2 * (n % cols)], axes[n // cols, 2 * (n % cols) + 1]
-        image = images[index].permute(1, 2, 0).numpy()
-        ax_img.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray" if image.shape[2] == 1 else None)
-        ax_img.set_title(("✓ " if ok else "✗ ") + class_names[int(labels[index])], fontsize=8,
-                         color="green" if ok else "crimson")
-        lines = [f"{100 * float(p):5.1f}% {class_names[int(c)]}" for p, c in zip(top_p[index], top_i[index])]
-        ax_txt.text(0, 0.5, "\n".join(lines), fontsize=7, va="center", family="monospace")
-    return _save(fig, path)
+    for ax, (base, columns) in zip(axes.flat, groups.items()):
+        for column in columns:
+            style = "-s" if column.startswith("val_") else "-o"
+            label = "validation" if column.startswith("val_") else "training" if column.startswith("train_") else column
+            values = [r.get(column, math.nan) for r in history]
+            ax.plot(epochs, [math.nan if _missing(v) else v for v in values], style, ms=3, label=label)
+        ax.set(xlabel="epoch", title=base)
+        if base == "lr":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)
 
 
 def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path, title: str) -> Path:
@@ -117,17 +91,4 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str
     ax.set_yticks([])
     if len(class_names) <= 40:
         ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    return _save(fig, Path(path))
-
-
-def plot_weight_movement(movement: dict[str, float], path: Path) -> Path:
-    """Sum of squared differences from the pretrained weights per layer, input to output (thesis Fig. D.5)."""
-    names, values = list(movement), list(movement.values())
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(names) + 2), 3.8))
-    ax.bar(range(len(names)), values, color="#4c72b0")
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("Σ (w − w_pretrained)²")
-    ax.set_yscale("log" if values and max(values) > 100 * max(min(v for v in values if v > 0) if any(values) else 1, 1e-12) else "linear")
-    ax.set_title("weight movement per layer", fontsize=10)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))

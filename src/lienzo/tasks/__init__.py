@@ -1,3 +1,53 @@
-from .classify import ClassifyTask
+"""Tasks by name, chosen by the config key `task`: one module per task, one registry.
 
-__all__ = ["ClassifyTask"]
+    @register_task
+    class Autoencode(Task):
+        name = "autoencode"
+        ...
+
+    get_task("classify")        # the built-in tasks are imported the first time they are asked for
+    list_tasks()                # ['classify', ...]
+
+A task owns everything that differs between tasks (see `lienzo.tasks.base.Task`); the trainer,
+the run folder and the report page only talk to this interface.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ConfigError, did_you_mean
+
+# Built-in tasks are imported on first use, so that parsing a config or `lienzo --help` stays light.
+_BUILTIN = {"classify": "lienzo.tasks.classify"}
+_TASKS: dict[str, type] = {}
+
+
+def register_task(task_cls: type) -> type:
+    """Register a Task subclass under its `name`; a second, different class with that name is an error."""
+    name = getattr(task_cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{task_cls.__name__}: a task needs a non-empty `name`")
+    if name in _TASKS and _TASKS[name] is not task_cls:
+        raise ValueError(f"task '{name}' is registered twice ({_TASKS[name].__qualname__}, {task_cls.__qualname__})")
+    _TASKS[name] = task_cls
+    return task_cls
+
+
+def unregister_task(name: str) -> None:
+    """Forget a registered task (tests register toy tasks and clean up after themselves)."""
+    _TASKS.pop(name, None)
+
+
+def list_tasks() -> list[str]:
+    return sorted(set(_TASKS) | set(_BUILTIN))
+
+
+def get_task(name: str):
+    """An instance of the task registered as `name` (a built-in task is imported on first use)."""
+    if name not in _TASKS and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])
+    if name not in _TASKS:
+        raise ConfigError(f"task: unknown task '{name}'{did_you_mean(name, list_tasks())}; "
+                          f"known: {', '.join(list_tasks())}")
+    return _TASKS[name]()

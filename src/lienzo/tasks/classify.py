@@ -1,22 +1,43 @@
-"""The classification task: a plain model, its loss, its metrics and its optimizer, as a LightningModule.
+"""The classification task: a plain classifier, its loss, metrics and optimizer as a LightningModule,
+and everything a classify run adds to the spine (its data, evaluation, metrics.json fields, report).
 
-Batches arrive as uint8 images; conversion, augmentation and normalisation happen here, after the
-batch reached its device, on the whole batch at once.
+Batches arrive as uint8 images; conversion, augmentation and normalisation happen in the module,
+after the batch reached its device, on the whole batch at once.
 """
 
 from __future__ import annotations
 
+import html
+import logging
 import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
 
+from ..data.module import ClassificationData
 from ..data.transforms import BatchAugment, Normalizer
-from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, set_trainable
+from ..errors import ConfigError, DataError
+from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
+from ..metrics.classification import classification_metrics
+from ..report.html import table as _table
+from ..models.build import build_model
+from ..summary import macs_for_precision
+from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
 from ..transfer.finetune import param_groups as finetune_param_groups
+from . import register_task
+from .base import Report, ReportSection, Task
+
+log = logging.getLogger("lienzo")
+
+INFO_KEYS = ("class_names", "input_shape", "mean", "std")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -39,29 +60,53 @@ def build_optimizer(params, optim_cfg) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=optim_cfg.lr)
 
 
-class ClassifyTask(L.LightningModule):
+def build_scheduler(optimizer, optim_cfg, total_steps: int):
+    """(scheduler, interval) for `optim.schedule`; interval is "none", "epoch", "step" or "plateau"."""
+    schedule = optim_cfg.schedule
+    if schedule == "none":
+        return None, "none"
+    if schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, optim_cfg.step_size, optim_cfg.gamma), "epoch"
+    if schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=optim_cfg.gamma, patience=2), "plateau"
+    total = max(int(total_steps), 1)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), "step"
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
+        pct_start=optim_cfg.warmup_fraction, cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
+    ), "step"
+
+
+class ClassifyModule(L.LightningModule):
     """Cross-entropy training of any registered classifier.
 
-    The hyperparameters saved in every checkpoint (config, class names, input shape, mean/std)
-    are enough to rebuild the model for evaluation and prediction.
+    The hyperparameters saved in every checkpoint (`config`, and `info`: class names, input shape,
+    mean/std) are enough to rebuild the model for evaluation and prediction.
     """
 
-    def __init__(self, model: nn.Module, config: dict, class_names: list[str], input_shape, mean, std):
+    def __init__(self, model: nn.Module, config: dict, info: dict):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
         self.augment = BatchAugment(config["data"]["augment"], erasing=config["data"]["random_erasing"])
         self.channels_last = config["trainer"]["channels_last"]
-        self.normalizer = Normalizer(mean, std)
+        self.normalizer = Normalizer(info["mean"], info["std"])
         self.label_smoothing = float(config["optim"]["label_smoothing"])
-        self._sums: dict[str, list] = {}
+        self.seed = int(config["run"]["seed"])
+        num_classes = len(info["class_names"])
+        # Running metrics stay on the device and reduce across processes under DDP when computed.
+        # nan_strategy="disable": no per-step isnan check (a host sync on every batch).
+        for split in ("train", "val"):
+            setattr(self, f"{split}_loss_metric", MeanMetric(nan_strategy="disable"))
+            setattr(self, f"{split}_top1_metric",
+                    MulticlassAccuracy(num_classes, top_k=1, average="micro", validate_args=False))
         self._seeded_epoch = -1
         # Manual optimisation: the step below is the whole loop body, without the closure machinery
         # of automatic optimisation (worth ~8 % on a 1 ms BaseNet step). Precision plugins (fp16 loss
         # scaling) and DDP still act through manual_backward and the LightningOptimizer.
         self.automatic_optimization = False
         self._schedule_interval = "none"
-        self.epoch_lr: float | None = None
         finetune = config.get("finetune") or {}
         self.ft_groups = parse_groups(finetune.get("groups"))
         self.unfreeze_after = int(finetune.get("unfreeze_after") or 0)
@@ -72,8 +117,7 @@ class ClassifyTask(L.LightningModule):
         images, labels = batch
         training = self.trainer is not None and self.trainer.training
         if training and self._seeded_epoch != self.current_epoch:
-            self._seed_epoch()
-            self._apply_unfreezing()
+            self._start_epoch()
         if training and self.augment.active:
             x = self.augment.erase(self.normalizer(self.augment(images)))
         else:
@@ -85,28 +129,20 @@ class ClassifyTask(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _accumulate(self, prefix: str, logits, labels, loss) -> None:
-        # Sums stay on the device (no .item(), a host sync, per step); the count is known on the host.
-        # argmax takes the first of tied maxima, the same tie rule as metrics.target_rank.
-        n = labels.shape[0]
-        loss_sum = loss.detach().float() * n
-        correct = (logits.detach().argmax(1) == labels).sum()
-        sums = self._sums.get(prefix)
-        if sums is None:
-            self._sums[prefix] = [loss_sum, correct, n]
-        else:
-            sums[0] += loss_sum
-            sums[1] += correct
-            sums[2] += n
+    def _update(self, split: str, logits, labels, loss) -> None:
+        getattr(self, f"{split}_loss_metric").update(loss.detach().float(), labels.shape[0])
+        getattr(self, f"{split}_top1_metric").update(logits.detach(), labels)
 
-    def _epoch_means(self, prefix: str) -> dict[str, torch.Tensor]:
-        sums = self._sums.pop(prefix, None)
-        if sums is None:
-            return {}
-        loss_sum, correct, n = sums
-        local = torch.stack([loss_sum.float(), correct.float(), loss_sum.new_tensor(float(n))])
-        total = self.all_gather(local).reshape(-1, 3).sum(0)
-        return {f"{prefix}_loss": total[0] / total[2], f"{prefix}_top1": total[1] / total[2]}
+    def _log_epoch(self, split: str) -> dict[str, torch.Tensor]:
+        values = {}
+        for name in ("loss", "top1"):
+            metric = getattr(self, f"{split}_{name}_metric")
+            if metric.update_called:
+                values[f"{split}_{name}"] = metric.compute()
+            metric.reset()
+        for name, value in values.items():
+            self.log(name, value, prog_bar=name in ("train_loss", "val_loss", "val_top1"), sync_dist=False)
+        return values
 
     # -- steps ---------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
@@ -119,29 +155,24 @@ class ClassifyTask(L.LightningModule):
         optimizer.step()
         if self._schedule_interval == "step":
             self.lr_schedulers().step()
-        self._accumulate("train", logits, y, loss)
+        self._update("train", logits, y, loss)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
         logits = self.model(x)
-        self._accumulate("val", logits, y, F.cross_entropy(logits, y))
+        self._update("val", logits, y, F.cross_entropy(logits, y))
 
     # -- epochs --------------------------------------------------------------------------------
-    def _seed_epoch(self) -> None:
-        # Every epoch's randomness (augmentation, dropout) is a function of (seed, epoch) alone, so a
-        # run resumed from an epoch-end checkpoint replays exactly what the uninterrupted run did.
-        # Done at the epoch's first batch: Lightning skips on_train_epoch_start when it resumes.
-        seed = self.hparams.config["run"]["seed"] * 1_000_003 + self.current_epoch + 7919 * self.global_rank
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
-        self._seeded_epoch = self.current_epoch
-
-    def _apply_unfreezing(self) -> None:
-        # At the epoch's first batch (a resumed run skips on_train_epoch_start), like the seeding above.
+    def _start_epoch(self) -> None:
+        # At the epoch's first batch (Lightning skips on_train_epoch_start when it resumes): the
+        # augmentation's own generator is seeded from (seed, epoch, rank), so a resumed run draws what
+        # the uninterrupted one drew; dropout's global generator travels in the checkpoint instead.
+        seed = self.seed * 1_000_003 + self.current_epoch + 7919 * self.global_rank
+        self.augment.reseed(seed)
         if self._ft_owner is not None:
             set_trainable(self.model, self.ft_groups, self._ft_owner, self.current_epoch, self.unfreeze_after)
             frozen_norms_to_eval(self.model)
+        self._seeded_epoch = self.current_epoch
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -151,54 +182,36 @@ class ClassifyTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            self._sums.clear()
+            self.val_loss_metric.reset()
+            self.val_top1_metric.reset()
             return
-        means = self._epoch_means("val")
-        for name, value in means.items():
-            self.log(name, value, prog_bar=True)
-        if self._schedule_interval == "plateau" and "val_loss" in means:
-            self.lr_schedulers().step(means["val_loss"].item())
+        values = self._log_epoch("val")
+        if self._schedule_interval == "plateau" and "val_loss" in values:
+            self.lr_schedulers().step(values["val_loss"].item())
 
     def on_train_epoch_end(self) -> None:
-        means = self._epoch_means("train")
-        for name, value in means.items():
-            self.log(name, value, prog_bar=name == "train_loss")
-        # The rate the epoch's last step used, for history.csv (the schedule moves on just below,
-        # so that the epoch-end checkpoint already holds the next epoch's schedule state).
-        self.epoch_lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        values = self._log_epoch("train")
         if self._schedule_interval == "epoch":
             self.lr_schedulers().step()
-        elif self._schedule_interval == "plateau" and not self.trainer.val_dataloaders and "train_loss" in means:
-            self.lr_schedulers().step(means["train_loss"].item())
+        elif self._schedule_interval == "plateau" and not self.trainer.val_dataloaders and "train_loss" in values:
+            self.lr_schedulers().step(values["train_loss"].item())
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self):
         optim_cfg = _Attr(self.hparams.config["optim"])
         if self._ft_owner is not None:
-            groups = finetune_param_groups(self.model, self.ft_groups, self._ft_owner, optim_cfg.lr, optim_cfg.weight_decay)
+            groups = finetune_param_groups(self.model, self.ft_groups, self._ft_owner, optim_cfg.lr,
+                                           optim_cfg.weight_decay)
         else:
             groups = parameter_groups(self.model, optim_cfg.weight_decay)
         optimizer = build_optimizer(groups, optim_cfg)
-        schedule = optim_cfg.schedule
+        total = self.trainer.estimated_stepping_batches if optim_cfg.schedule in ("cosine", "onecycle") else 1
+        scheduler, self._schedule_interval = build_scheduler(optimizer, optim_cfg, total)
         # Stepped by this module (manual optimisation); Lightning still saves and restores its state.
-        self._schedule_interval = {"none": "none", "step": "epoch", "plateau": "plateau"}.get(schedule, "step")
-        if schedule == "none":
+        if scheduler is None:
             return optimizer
-        if schedule == "step":
-            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, optim_cfg.step_size, optim_cfg.gamma)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-        if schedule == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=optim_cfg.gamma, patience=2)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler}}
-        total = int(self.trainer.estimated_stepping_batches)
-        if schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
-        else:
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=max(total, 1), pct_start=optim_cfg.warmup_fraction,
-                cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
-            )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        interval = "epoch" if self._schedule_interval in ("epoch", "plateau") else "step"
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
     # -- state ---------------------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -207,6 +220,194 @@ class ClassifyTask(L.LightningModule):
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The global generators (dropout, and anything else that draws from them) continue where they
+        # were, so a resumed run is the uninterrupted one. Every rank seeds them alike, so rank 0's are
+        # everybody's.
+        # Plain tensors, ints and tuples only: the checkpoint stays loadable with weights_only=True.
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if not states:
+            return
+        torch.set_rng_state(states["torch"])
+        kind, keys, pos, has_gauss, gauss = states["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        random.setstate(states["python"])
+        if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states["cuda"])
+
 
 class _Attr(dict):
     __getattr__ = dict.__getitem__
+
+
+# -- inference -----------------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict_logits(model, images: torch.Tensor, mean, std, *, precision: str = "auto", accelerator: str = "auto",
+                   batch_size: int = 512, tta: bool = False, channels_last: bool = True) -> torch.Tensor:
+    """Logits (float32, on the CPU) for uint8 N×C×H×W images, in batches, in the run's precision."""
+    device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
+    dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_for_precision(model, images.shape[1:])))
+    model = model.to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    normalizer = Normalizer(mean, std)
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        x = normalizer(images[start : start + batch_size].to(device))
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        context = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+        with context:
+            logits = model(x).float()
+            if tta:  # average with the mirror image: cheap, and worth a few tenths of a percent
+                logits = (logits + model(x.flip(3)).float()) / 2
+        outputs.append(logits.cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0, 0)
+
+
+def run_logits(loaded, images: torch.Tensor, cfg=None) -> torch.Tensor:
+    """Logits of a loaded classify run for uint8 images, with the run's precision, TTA and layout."""
+    cfg = cfg or loaded.config
+    return predict_logits(loaded.model, images, loaded.info["mean"], loaded.info["std"],
+                          precision=cfg.trainer.precision, accelerator=cfg.trainer.accelerator,
+                          tta=cfg.trainer.tta, channels_last=cfg.trainer.channels_last)
+
+
+def evaluate_arrays(loaded, arrays, cfg=None) -> dict:
+    """classification_metrics of a loaded run on ImageArrays; "_logits" holds the logits."""
+    info = loaded.info
+    if tuple(arrays.shape) != tuple(info["input_shape"]):
+        raise DataError(f"data images are {'x'.join(map(str, arrays.shape))} but the model was trained on "
+                        f"{'x'.join(map(str, info['input_shape']))} (set data.image_size / data.channels)")
+    if list(arrays.class_names) != list(info["class_names"]):
+        raise DataError(f"data has classes {arrays.class_names[:5]}... but the model was trained on "
+                        f"{info['class_names'][:5]}... ({len(arrays.class_names)} vs {len(info['class_names'])})")
+    start = time.perf_counter()
+    logits = run_logits(loaded, arrays.images, cfg)
+    metrics = classification_metrics(logits, arrays.labels, info["class_names"])
+    metrics["seconds"] = time.perf_counter() - start
+    metrics["_logits"] = logits
+    return metrics
+
+
+# -- the task ------------------------------------------------------------------------------------
+
+@register_task
+class Classify(Task):
+    """Train a classifier from scratch or from pretrained weights; top-1/top-5/per-class evaluation."""
+
+    name = "classify"
+    main_metric = ("test", "top1", "max")
+    MONITOR_MODES = {"val_loss": "min", "val_top1": "max"}
+
+    def validate(self, cfg) -> None:
+        if cfg.trainer.monitor not in self.MONITOR_MODES:
+            raise ConfigError(f"trainer.monitor: {cfg.trainer.monitor!r} is not one of {', '.join(self.MONITOR_MODES)}")
+
+    def data_module(self, cfg, info: dict | None = None) -> ClassificationData:
+        info = info or {}
+        return ClassificationData(cfg.data, cfg.run.seed, info.get("mean"), info.get("std"))
+
+    def data_info(self, data: ClassificationData) -> dict:
+        return {"class_names": list(data.class_names), "input_shape": list(data.input_shape),
+                "mean": list(data.mean), "std": list(data.std)}
+
+    def build_module(self, cfg, info: dict, load_weights: bool = True) -> ClassifyModule:
+        # Training mode: pretrained backbones arrive in eval mode, and Lightning keeps the mode it finds.
+        model = build_model(cfg, len(info["class_names"]), tuple(info["input_shape"]), load_weights).train()
+        if cfg.finetune.groups and load_weights:
+            prepare(model, parse_groups(cfg.finetune.groups), cfg.run.seed)
+        return ClassifyModule(model, cfg.to_dict(), info)
+
+    def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
+        if has_val:
+            return cfg.trainer.monitor, self.MONITOR_MODES[cfg.trainer.monitor]
+        return "train_loss", "min"
+
+    def describe(self, cfg, module, info: dict) -> dict:
+        return {"arch": cfg.model.arch, "parameters": sum(p.numel() for p in module.model.parameters()),
+                **{k: info[k] for k in INFO_KEYS}}
+
+    def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
+        arrays = getattr(data, f"{split}_arrays", None)
+        if arrays is None or not len(arrays):
+            return None
+        return evaluate_arrays(loaded, arrays, cfg)
+
+    def summary_line(self, split: str, results: dict) -> str:
+        return (f"{split}: top-1 {100 * results['top1']:.2f} %, top-5 {100 * results['top5']:.2f} %, "
+                f"cross-entropy {results['cross_entropy'] or float('nan'):.4f}")
+
+    def extra_results(self, run_dir: Path, cfg, loaded) -> dict:
+        if not cfg.model.pretrained:
+            return {}
+        from ..transfer.finetune import weight_movement
+
+        reference = build_model(cfg, len(loaded.info["class_names"]), tuple(loaded.info["input_shape"]), True)
+        new = tuple(f"{name}." for name in getattr(reference, "lienzo_new_layers", []))
+        return {"weight_movement": weight_movement(
+            loaded.model, {k: v for k, v in reference.state_dict().items() if not k.startswith(new)})}
+
+    def report(self, run_dir: Path, cfg, metrics: dict, history: list[dict], data=None,
+               extras: dict | None = None) -> Report:
+        from . import classify_plots as plots
+
+        results = {s: metrics[s] for s in metrics.get("splits", ("val", "test")) if isinstance(metrics.get(s), dict)}
+        plot_dir = run_dir / "plots"
+        report = Report(subtitle=f"{metrics.get('arch', '')} · {metrics.get('parameters', 0):,} parameters · "
+                                 f"{cfg.data.name} · precision {metrics.get('precision', '')}")
+        for split in ("val", "test"):
+            if split in results:
+                report.cards += [(f"{split} top-1", _pct(results[split]["top1"])),
+                                 (f"{split} top-5", _pct(results[split]["top5"]))]
+        rows = [[s, _pct(results[s]["top1"]), _pct(results[s]["top5"]), _num(results[s]["cross_entropy"]),
+                 str(results[s]["count"])] for s in ("val", "test") if s in results]
+        if rows:
+            report.sections.append(ReportSection("Metrics", html=_table(
+                ["split", "top-1", "top-5", "cross-entropy", "images"], rows)))
+        split = "test" if "test" in results else "val" if "val" in results else None
+        if split:
+            names = metrics["class_names"]
+            r = results[split]
+            report.sections.append(ReportSection(f"Confusion matrix ({split})", [plots.plot_confusion(
+                r["confusion"], names, plot_dir / "confusion.png", f"{split}: rows are true classes").name]))
+            report.sections.append(ReportSection(f"Per-class accuracy ({split})", [plots.plot_per_class(
+                r["per_class"], plot_dir / "per_class.png", f"{split}: per-class top-1 and top-5").name]))
+            arrays = getattr(data, f"{split}_arrays", None) if data is not None else None
+            logits = (extras or {}).get(split, {}).get("_logits")
+            title = f"Predictions ({split}): right, then wrong"
+            if arrays is not None and logits is not None:
+                report.sections.append(ReportSection(title, [plots.plot_predictions(
+                    arrays.images, arrays.labels, logits, names, plot_dir / "predictions.png").name]))
+            elif (plot_dir / "predictions.png").is_file():  # a refreshed page keeps the grid drawn after training
+                report.sections.append(ReportSection(title, ["predictions.png"]))
+            per_class = [[html.escape(n), _pct(v["top1"]), _pct(v["top5"]), _num(v["cross_entropy"]), str(v["count"])]
+                         for n, v in r["per_class"].items()]
+            report.sections.append(ReportSection(f"Per class ({split})", html=_table(
+                ["class", "top-1", "top-5", "cross-entropy", "images"], per_class)))
+        if metrics.get("weight_movement"):
+            report.sections.append(ReportSection("How far each layer moved from the pretrained weights", [
+                plots.plot_weight_movement(metrics["weight_movement"], plot_dir / "weight_movement.png").name]))
+        for png in sorted(plot_dir.glob("tsne-*.png")):  # drawn by `lienzo tsne` on features of this run's network
+            report.sections.append(ReportSection(
+                f"t-SNE of this network's features: {png.stem.removeprefix('tsne-')}", [png.name]))
+        return report
+
+
+def _pct(value) -> str:
+    return "–" if value is None or value != value else f"{100 * value:.2f} %"
+
+
+def _num(value, digits=4) -> str:
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
+
+

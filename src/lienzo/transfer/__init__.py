@@ -1,6 +1,7 @@
 """Transfer learning: pretrained backbones, deep features, SVMs on them, t-SNE maps, fine-tuning."""
 
-from .backbones import Backbone, FeatureExtractor, load_backbone, resolve_layer
+from .backbones import Backbone, load_backbone
+from .layers import FeatureExtractor, resolve_layer
 from .estimators import DeepFeatures, predict_svm
 from .features import FeatureRunner, extract_features, read_features
 

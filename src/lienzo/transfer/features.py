@@ -38,7 +38,8 @@ from ..data.sources import load_source
 from ..errors import DataError, RunError
 from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from ..summary import macs_for_precision
-from .backbones import Backbone, FeatureExtractor, Preprocess, fold_batch_norm, load_backbone
+from .backbones import Backbone, Preprocess, load_backbone
+from .layers import FeatureExtractor, fold_batch_norm
 
 log = logging.getLogger("lienzo")
 COMMIT_SECONDS = 5.0  # how often an extraction records its progress (what a resumed run can skip)
@@ -58,7 +59,8 @@ class Features:
 # -- data ----------------------------------------------------------------------------------------
 
 class _FileImages(Dataset):
-    """Image files decoded in DataLoader workers at the backbone's input size (resize shorter side, centre crop)."""
+    """Image files decoded one by one (in DataLoader workers when there are any) and brought to the backbone's
+    input size: resized to `size` exactly (lienzo runs), or shorter side resized and centre-cropped."""
 
     def __init__(self, files: list[Path], labels: list[int], preprocess: Preprocess):
         self.files, self.labels, self.preprocess = files, labels, preprocess
@@ -120,7 +122,7 @@ def _batches(data_cfg, preprocess: Preprocess, batch_size: int):
         out = {}
         for split, (files, labels, names) in _folder_splits(data_cfg).items():
             dataset = _FileImages(files, labels, preprocess)
-            workers = min(4, os.cpu_count() or 1) if data_cfg.num_workers is None else data_cfg.num_workers
+            workers = data_cfg.num_workers
             out[split] = (len(files), names, [str(f) for f in files], np.asarray(labels, dtype=np.int64),
                           lambda start, d=dataset, w=workers: DataLoader(
                               torch.utils.data.Subset(d, range(start, len(d))), batch_size=batch_size,
@@ -203,7 +205,8 @@ def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | 
                              else {"arrays": {k: len(v) for k, v in data_cfg.items()}}, default=str),
     }
     splits = _batches(data_cfg, backbone.preprocess, batch_size)
-    from_files = getattr(data_cfg, "name", None) == "folder"  # decoded and resized one by one in DataLoader workers
+    from_files = getattr(data_cfg, "name", None) == "folder"  # already at the input size: see _FileImages
+    strict = bool(getattr(data_cfg, "strict", False))  # data.strict: an unreadable image is an error, as in training
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     mode = "a" if partial.exists() and _same_signature(partial, signature) else "w"
@@ -231,6 +234,8 @@ def extract_features(backbone: str | Backbone, layer: str, data_cfg, out: str | 
                        leave=False)
             last_commit = time.monotonic()
             for images, index, errors in batches(done):
+                if errors and strict:
+                    raise DataError(f"{errors[0]} (data.strict is true; set it to false to skip unreadable images)")
                 skipped += errors
                 if images is not None:
                     feats = runner(images, resized=from_files)
@@ -291,8 +296,18 @@ def _append(group: h5py.Group, feats: np.ndarray, labels: np.ndarray, index: np.
 
 # -- reading -------------------------------------------------------------------------------------
 
-def read_features(path: str | Path, split: str = "train") -> Features:
-    """One split of a features file; a clear error for files that are not complete features files."""
+def check_finite(features: np.ndarray, path: str | Path, split: str) -> None:
+    """Features with NaN or infinite values (a damaged file, a network that diverged) are a DataError that
+    says where and how many rows, before scikit-learn fails on them with a traceback."""
+    bad = ~np.isfinite(features).all(axis=1) if features.size else np.zeros(len(features), dtype=bool)
+    if bad.any():
+        raise DataError(f"{path}: split '{split}' has {int(bad.sum())} of {len(features)} rows with NaN or "
+                        f"infinite features (first: row {int(bad.argmax())}); extract the features again")
+
+
+def read_features(path: str | Path, split: str = "train", finite: bool = True) -> Features:
+    """One split of a features file; a clear error for files that are not complete features files, and
+    (with `finite`) for features that are NaN or infinite."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: features file not found")
@@ -312,7 +327,10 @@ def read_features(path: str | Path, split: str = "train") -> Features:
             raise DataError(f"{path}: split '{split}' has no labels")
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["class_names"][()]]
         paths = [p.decode() if isinstance(p, bytes) else str(p) for p in group["paths"][()]] if "paths" in group else None
-        return Features(group["features"][()], group["labels"][()], names, dict(f.attrs), paths)
+        features = group["features"][()]
+        if finite:
+            check_finite(features, path, split)
+        return Features(features, group["labels"][()], names, dict(f.attrs), paths)
 
 
 def write_features(path: str | Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], class_names: list[str],

@@ -4,12 +4,12 @@ gradual unfreezing, and how far each layer moved.
     finetune:
       unfreeze_after: 2             # the new last layer alone for 2 epochs, then every group at its rate
       groups:
-        - {pattern: "features.0", lr: 1.0e-2, reinit: true}    # the thesis: low layers relearnt ...
-        - {pattern: "features.*", lr: 1.0e-4}                  # ... upper convolutions barely moved
-        - {pattern: "classifier.*", lr: 1.0e-2, reinit: true}
+        - {pattern: "features.conv1_*", lr: 1.0e-2, reinit: true}   # the thesis (VGG): low layers relearnt ...
+        - {pattern: "features.*", lr: 1.0e-4}                       # ... upper convolutions barely moved
+        - {pattern: "fc8", lr: 1.0e-2, reinit: true}
 
 A parameter belongs to the first group whose pattern matches its module or parameter name (fnmatch:
-`layer4.*`, `fc`, `features.1?`); the others train at `optim.lr`. `freeze: true` keeps a group's weights
+`layer4.*`, `fc`, `features.conv1_?`); the others train at `optim.lr`. `freeze: true` keeps a group's weights
 as they are (and its batch-norm layers in eval mode, so their statistics stay too).
 """
 
@@ -17,55 +17,37 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..config import FinetuneGroup, config_from_dict
 from ..errors import ConfigError
+from ..models.pretrained import classifier_name
 
 log = logging.getLogger("lienzo")
-_KEYS = {"pattern", "lr", "freeze", "reinit"}
 
 
-@dataclass
-class Group:
-    pattern: str
-    lr: float | None = None
-    freeze: bool = False
-    reinit: bool = False
-
-    def matches(self, name: str) -> bool:
-        return fnmatch.fnmatchcase(name, self.pattern) or fnmatch.fnmatchcase(name, self.pattern + ".*")
+def matches(group: FinetuneGroup, name: str) -> bool:
+    """Does the group's pattern match a module or parameter name?"""
+    return fnmatch.fnmatchcase(name, group.pattern) or fnmatch.fnmatchcase(name, group.pattern + ".*")
 
 
-def parse_groups(raw) -> list[Group]:
-    groups = []
-    for i, entry in enumerate(raw or []):
-        key = f"finetune.groups[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{key}: expected a mapping like {{pattern: 'layer4.*', lr: 1e-4}}, got {entry!r}")
-        unknown = set(entry) - _KEYS
-        if unknown:
-            raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_KEYS))}")
-        if not isinstance(entry.get("pattern"), str):
-            raise ConfigError(f"{key}.pattern: expected a string such as 'layer4.*'")
-        lr = entry.get("lr")
-        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
-            raise ConfigError(f"{key}.lr: expected a positive number, got {lr!r}")
-        for flag in ("freeze", "reinit"):
-            if not isinstance(entry.get(flag, False), bool):
-                raise ConfigError(f"{key}.{flag}: expected true or false, got {entry[flag]!r}")
-        groups.append(Group(entry["pattern"], None if lr is None else float(lr), entry.get("freeze", False),
-                            entry.get("reinit", False)))
-    return groups
+def parse_groups(raw) -> list[FinetuneGroup]:
+    """`finetune.groups` as FinetuneGroup objects: from the typed config, or from the plain dicts that
+    checkpoints' hyper_parameters hold (checked like a config's, errors naming finetune.groups[i].key)."""
+    if not raw:
+        return []
+    if all(isinstance(g, FinetuneGroup) for g in raw):
+        return list(raw)
+    return config_from_dict({"finetune": {"groups": list(raw)}}).finetune.groups
 
 
-def assign(model: nn.Module, groups: list[Group]) -> dict[str, int | None]:
+def assign(model: nn.Module, groups: list[FinetuneGroup]) -> dict[str, int | None]:
     """parameter name → index of its group (None: the default group)."""
     result = {}
     for name, _ in model.named_parameters():
-        result[name] = next((i for i, g in enumerate(groups) if g.matches(name)), None)
+        result[name] = next((i for i, g in enumerate(groups) if matches(g, name)), None)
     for i, group in enumerate(groups):
         if i not in result.values():
             raise ConfigError(f"finetune.groups[{i}].pattern '{group.pattern}' matches no parameter "
@@ -73,7 +55,7 @@ def assign(model: nn.Module, groups: list[Group]) -> dict[str, int | None]:
     return result
 
 
-def prepare(model: nn.Module, groups: list[Group], seed: int = 0) -> dict[str, int | None]:
+def prepare(model: nn.Module, groups: list[FinetuneGroup], seed: int = 0) -> dict[str, int | None]:
     """Freeze and re-initialise as the groups say; returns the assignment of parameters to groups."""
     owner = assign(model, groups)
     generator_state = torch.random.get_rng_state()
@@ -95,7 +77,7 @@ def prepare(model: nn.Module, groups: list[Group], seed: int = 0) -> dict[str, i
     return owner
 
 
-def param_groups(model: nn.Module, groups: list[Group], owner: dict, base_lr: float, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, groups: list[FinetuneGroup], owner: dict, base_lr: float, weight_decay: float) -> list[dict]:
     """Optimizer groups: one per (fine-tuning group, decay or not); frozen parameters are left out."""
     buckets: dict[tuple, dict] = {}
     for name, param in model.named_parameters():
@@ -112,15 +94,13 @@ def param_groups(model: nn.Module, groups: list[Group], owner: dict, base_lr: fl
 
 
 def head_parameters(model: nn.Module) -> set[str]:
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            last = name
-    return {f"{last}.{n}" for n, _ in model.get_submodule(last).named_parameters()} if last else set()
+    """Names of the classifier's parameters (get_classifier(), or torchvision's fc/head/classifier[-1])."""
+    head = classifier_name(model)
+    return {f"{head}.{n}" for n, _ in model.get_submodule(head).named_parameters()}
 
 
-def set_trainable(model: nn.Module, groups: list[Group], owner: dict, epoch: int, unfreeze_after: int) -> None:
-    """Gradual unfreezing: before `unfreeze_after` epochs only the last linear layer learns."""
+def set_trainable(model: nn.Module, groups: list[FinetuneGroup], owner: dict, epoch: int, unfreeze_after: int) -> None:
+    """Gradual unfreezing: before `unfreeze_after` epochs only the classifier learns."""
     head = head_parameters(model)
     for name, param in model.named_parameters():
         i = owner.get(name)

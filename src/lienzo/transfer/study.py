@@ -32,6 +32,8 @@ from ..config import config_from_dict
 from ..data.arrays import ImageArrays
 from ..data.hdf5 import write_hdf5
 from ..errors import RunError
+from ..models.build import load_run_network
+from ..models.pretrained import classifier_name
 from ..runs import atomic_write_text, new_run_dir, read_json, write_json
 
 log = logging.getLogger("lienzo")
@@ -157,9 +159,16 @@ def first_layers(model: torch.nn.Module, convs: int = 1) -> list[str]:
     return names
 
 
+def finetune_groups(model: torch.nn.Module, reinit: list[str], lr: float) -> list[dict]:
+    """The study's fine-tuning groups: the low layers `reinit` and the model's classifier (whatever its
+    name: `head`, `fc`, `fc8`, ...) re-initialised and trained at `lr`."""
+    head = classifier_name(model)
+    return [{"pattern": p, "lr": lr, "reinit": True} for p in [*reinit, head]]
+
+
 def _target_training(settings: StudySettings, target: Path, channels: int, arch: str, run_dir: Path, name: str,
-                     pretrained: str | None, groups: list[dict] | None, lr: float, root_overrides: list[str]):
-    from ..train import train
+                     pretrained: str | None, groups: list[dict] | None, lr: float, progress: bool):
+    from ..train import train  # the study is a workflow above training: the one transfer module that trains
 
     values = {
         "data": {"name": "hdf5", "root": str(target), "channels": channels, "batch_size": settings.batch_size,
@@ -167,11 +176,11 @@ def _target_training(settings: StudySettings, target: Path, channels: int, arch:
         "model": {"arch": arch, "pretrained": pretrained},
         "optim": {"name": "sgd", "lr": lr, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
                   "schedule": "cosine"},
-        "trainer": {"max_epochs": settings.finetune_epochs, "monitor": "val_top1"},
+        "trainer": {"max_epochs": settings.finetune_epochs, "monitor": "val_top1", "progress": progress},
         "finetune": {"groups": groups},
         "run": {"dir": str(run_dir), "name": name, "seed": settings.seed},
     }
-    return train(config_from_dict(values, root_overrides))
+    return train(config_from_dict(values))
 
 
 def _svm_row(backbone: Path, target_cfg, work: Path, name: str, settings: StudySettings, progress: bool) -> dict:
@@ -191,7 +200,7 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
                        progress: bool = True, source_overrides: list[str] = ()) -> dict:
     """Run the three steps and the reference row; returns the table (also in <out>/study.json and study.md)."""
     from ..data.sources import load_source
-    from ..evaluate import evaluate, load_run
+    from ..evaluate import evaluate
 
     settings = settings or StudySettings()
     work = new_run_dir(Path(out).parent, Path(out).name)
@@ -201,12 +210,12 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
         from ..train import train
 
         values = {**SOURCE_PRESET, "run": {"dir": str(work), "name": "source", "seed": settings.seed}}
-        values["trainer"] = {**values["trainer"], "max_epochs": settings.source_epochs}
+        values["trainer"] = {**values["trainer"], "max_epochs": settings.source_epochs, "progress": progress}
         if data_root:
             values["data"] = {**values["data"], "root": data_root}
         source = train(config_from_dict(values, list(source_overrides)))
     source = Path(source)
-    loaded = load_run(source)
+    loaded = load_run_network(source)
     channels = loaded.input_shape[0]
     source_cfg = loaded.config
     if source_cfg.data.name not in ("fashion_mnist",):
@@ -236,10 +245,9 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
 
     arch = source_cfg.model.arch
     reinit = list(settings.reinit) if settings.reinit is not None else first_layers(loaded.model)
-    groups = ([{"pattern": p, "lr": settings.low_lr, "reinit": True} for p in reinit]
-              + [{"pattern": "head", "lr": settings.low_lr, "reinit": True}])
+    groups = finetune_groups(loaded.model, reinit, settings.low_lr)
     finetuned = _target_training(settings, target, channels, arch, work, "finetuned", str(source), groups,
-                                 settings.high_lr, [])
+                                 settings.high_lr, progress)
     ft = read_json(finetuned / "metrics.json")["test"]
     rows.append({"step": "3a", "method": f"fine-tuned ({', '.join(reinit) or 'nothing'} and head re-initialised at lr "
                                          f"{settings.low_lr:g}, the rest at {settings.high_lr:g}): its softmax",
@@ -247,7 +255,8 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
     rows.append({"step": "3b", "method": "fine-tuned penultimate features + SVM",
                  **_svm_row(finetuned, target_cfg, work, "finetuned", settings, progress), "target": True})
 
-    scratch = _target_training(settings, target, channels, arch, work, "scratch", None, None, settings.low_lr, [])
+    scratch = _target_training(settings, target, channels, arch, work, "scratch", None, None, settings.low_lr,
+                               progress)
     sc = read_json(scratch / "metrics.json")["test"]
     rows.append({"step": "ref", "method": f"same network trained from scratch on the {n_labelled} labelled drawings",
                  "top1": sc["top1"], "top5": sc["top5"], "count": sc["count"], "target": True})
@@ -275,7 +284,7 @@ def _plot_examples(photos: ImageArrays, drawings: torch.Tensor, path: Path, per_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..report.plots import _save
+    from ..report.plots import save_figure as _save
 
     names = photos.class_names
     picks = [i for c in range(len(names)) for i in (photos.labels == c).nonzero().flatten()[:per_class].tolist()]

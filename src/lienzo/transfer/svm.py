@@ -106,7 +106,8 @@ def fit_svm(features: str | Path, out: str | Path = "runs/svm", *, kernels=KERNE
     _atomic_dump({"pipeline": search.best_estimator_, "calibrated": calibrated, **params}, out_dir / MODEL_FILE)
     write_json(out_dir / PARAMS_FILE, params)
     atomic_write_text(out_dir / CV_FILE, _cv_table(search.cv_results_))
-    log.info("SVM %s, CV top-1 %.2f %% (%d folds) → %s", best, 100 * search.best_score_, k, out_dir)
+    # debug, not info: the result is what `lienzo svm fit` prints, once, on stdout
+    log.debug("SVM %s, CV top-1 %.2f %% (%d folds) → %s", best, 100 * search.best_score_, k, out_dir)
     return out_dir
 
 
@@ -151,13 +152,21 @@ def evaluate_svm(model_dir: str | Path, features: str | Path, split: str = "test
     result = classification_metrics(torch.from_numpy(scores).float(), torch.from_numpy(data.labels).long(),
                                     model["class_names"], cross_entropy=False)
     if model.get("probability"):
-        probs = np.clip(model["calibrated"].predict_proba(data.features), 1e-12, 1)
-        result["cross_entropy"] = float(-np.log(probs[np.arange(len(data.labels)), data.labels]).mean())
+        _add_cross_entropy(result, model["calibrated"].predict_proba(data.features), data.labels, model["class_names"])
     result.update(split=split, features=str(features), best_params=model["best_params"])
     folder = Path(model_dir) if Path(model_dir).is_dir() else Path(model_dir).parent
     path = unique_path(folder / "evaluations", f"{Path(features).stem}-{split}")
     write_json(path, result)
     return result, path
+
+
+def _add_cross_entropy(result: dict, probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
+    """Cross-entropy of calibrated probabilities, overall and per class (classes without images: None)."""
+    losses = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))
+    result["cross_entropy"] = float(losses.mean())
+    for c, name in enumerate(class_names):
+        mine = losses[labels == c]
+        result["per_class"][name]["cross_entropy"] = float(mine.mean()) if len(mine) else None
 
 
 def _plain(value):

@@ -9,11 +9,13 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from ..errors import ConfigError, RunError
 from ..report.plots import plot_embedding
 from .features import read_features
 
 
 def tsne_map(features: np.ndarray, pca_dims: int = 50, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
+    """N×D features → N×2 map (PCA to `pca_dims` first when D is larger; perplexity capped for few points)."""
     x = features.astype(np.float32)
     if x.shape[1] > pca_dims and len(x) > pca_dims:
         x = PCA(pca_dims, random_state=seed).fit_transform(x)
@@ -22,20 +24,29 @@ def tsne_map(features: np.ndarray, pca_dims: int = 50, perplexity: float = 30.0,
 
 
 def tsne(features_path: str | Path, out: str | Path | None = None, split: str = "train", max_points: int = 3000,
-         seed: int = 0) -> Path:
-    """t-SNE of (a stratified sample of at most max_points of) one split; the PNG path is returned."""
+         seed: int = 0, into_run: bool = False) -> Path:
+    """t-SNE of (a seeded random sample of at most max_points of) one split, as a PNG; returns its path.
+
+    The PNG goes to `out`, by default next to the features file (`<features>.<split>.tsne.png`). With
+    `into_run`, it goes into the plots of the lienzo run whose network made the features instead, and that
+    run's report.html is drawn again to show it."""
     data = read_features(features_path, split)
+    run = _source_run(data.attrs) if into_run else None
+    if into_run:
+        if out is not None:
+            raise ConfigError("tsne: give either an output file or into_run, not both")
+        if run is None:
+            raise RunError(f"{features_path}: its features were not made by a lienzo run's network, so there is "
+                           "no run to put the map into")
+        out = run / "plots" / f"tsne-{Path(features_path).stem}-{split}.png"
     index = np.arange(len(data.labels))
     if len(index) > max_points:
         index = np.random.default_rng(seed).choice(index, max_points, replace=False)
     points = tsne_map(data.features[index], seed=seed)
-    run = _source_run(data.attrs)
-    if out is None and run is not None:  # features of a lienzo run's network: the map joins that run's report
-        out = run / "plots" / f"tsne-{Path(features_path).stem}-{split}.png"
     out = Path(out) if out else Path(features_path).with_suffix(f".{split}.tsne.png")
     title = f"t-SNE of {data.attrs.get('backbone', '?')} {data.attrs.get('layer', '?')} features ({split}, {len(index)} images)"
     path = plot_embedding(points, data.labels[index], data.class_names, out, title)
-    if run is not None and path.parent == run / "plots" and (run / "metrics.json").is_file():
+    if run is not None and (run / "metrics.json").is_file():
         from ..report import refresh_report
 
         refresh_report(run)

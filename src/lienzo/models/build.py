@@ -1,0 +1,97 @@
+"""Build a network from a config or from a lienzo run folder: the one place that does, low in the tree
+(it imports models, config and run-folder helpers only, never train, evaluate or transfer).
+
+    model = build_model(cfg, num_classes=10, input_shape=(1, 28, 28))
+    net = load_run_network("runs/fashion_fast")     # its model, config, class names, input shape, mean/std
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config import Config, config_from_dict
+from ..errors import ConfigError, RunError
+from ..runs import checkpoint_path, saved_info
+from .pretrained import TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, load_matching, load_pretrained, load_state
+from .registry import create_model
+
+
+@dataclass
+class RunNetwork:
+    """A run's network rebuilt from its checkpoint, with what is needed to feed it."""
+
+    model: nn.Module
+    config: Config
+    class_names: list[str]
+    input_shape: tuple[int, int, int]
+    mean: list[float]
+    std: list[float]
+    path: Path
+
+
+def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool = True) -> nn.Module:
+    """The network `model.*` describes; with `model.pretrained`, started from those weights (when
+    load_weights), its last layer and first convolution adapted to the data's classes and channels.
+
+    `model.pretrained` may be a weights file, a torchvision weights name (`alexnet`, `vgg*`, `resnet*`
+    then take the layout of torchvision's ImageNet weights) or a lienzo run folder (its architecture and
+    weights, a new head). load_weights=False builds the same modules without reading any weights."""
+    channels, height, width = input_shape
+    arch, pretrained = cfg.model.arch, cfg.model.pretrained
+    if pretrained and Path(pretrained).is_dir():
+        return _from_run(cfg, Path(pretrained), num_classes, channels, load_weights)
+    if arch.startswith(TIMM_PREFIX) or (pretrained and arch in TORCHVISION_ARCHS):
+        if pretrained and cfg.model.variant == "small":
+            raise ConfigError(f"model.variant=small does not fit the ImageNet layout of {arch}'s pretrained "
+                              "weights (leave it auto)")
+        weights = pretrained if load_weights else None
+        return load_pretrained(arch, weights, num_classes, channels, dropout=cfg.model.dropout).model
+    kwargs = {"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}
+    model = create_model(arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
+                         dropout=cfg.model.dropout, **kwargs)
+    if pretrained and load_weights:
+        load_matching(model, pretrained)
+    return model
+
+
+def _from_run(cfg: Config, run: Path, num_classes: int, channels: int, load_weights: bool) -> nn.Module:
+    """A lienzo run's network (its architecture; its weights when load_weights), with a new head."""
+    source = load_run_network(run, load_weights=load_weights)
+    if source.config.model.arch != cfg.model.arch:
+        raise ConfigError(f"model.pretrained: {run} is a {source.config.model.arch}, but model.arch is {cfg.model.arch}")
+    model = source.model
+    adapt_head(model, num_classes)
+    adapt_input(model, channels)
+    return model
+
+
+def read_checkpoint(run: str | Path, which: str = "best", weights: bool = True) -> tuple[dict, Path]:
+    """A run's checkpoint as a dict (memory-mapped when only its hyper-parameters are wanted)."""
+    path = checkpoint_path(run, which)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=not weights)
+    except Exception as err:  # torch raises many types on a damaged file
+        raise RunError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or "config" not in (checkpoint.get("hyper_parameters") or {}):
+        raise RunError(f"{path}: not a lienzo checkpoint (no saved configuration)")
+    return checkpoint, path
+
+
+def load_run_network(run: str | Path, which: str = "best", load_weights: bool = True) -> RunNetwork:
+    """A run's classifier from its checkpoint: hyper_parameters' config and data facts, the state_dict's
+    `model.*` tensors (torchvision's names in runs made before lienzo built these networks itself are
+    renamed). load_weights=False: the same modules, randomly initialised."""
+    checkpoint, path = read_checkpoint(run, which, weights=load_weights)
+    hp = checkpoint["hyper_parameters"]
+    cfg, facts = config_from_dict(hp["config"]), saved_info(hp)
+    input_shape = tuple(int(v) for v in facts["input_shape"])
+    model = build_model(cfg, len(facts["class_names"]), input_shape, load_weights=False)
+    if load_weights:
+        state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+        load_state(model, state, f"{path} ({cfg.model.arch}, {len(facts['class_names'])} classes)", cfg.model.arch)
+    return RunNetwork(model.eval(), cfg, list(facts["class_names"]), input_shape, list(facts["mean"]),
+                      list(facts["std"]), path)

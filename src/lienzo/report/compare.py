@@ -1,0 +1,88 @@
+"""Runs side by side on one static page: a table of what each is and reached, and curves of every
+quantity they logged, one panel per quantity with a line per run.
+
+    compare_runs(["runs/basenet", "runs/fashion_fast"], "compare.html")
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+
+from ..errors import RunError
+from ..runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
+from .html import page, table
+from .plots import curve_groups, plt
+
+
+def _png_data(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def compare_figure(histories: dict[str, list[dict]]) -> str | None:
+    """One panel per logged quantity (validation where a run has it, else training), a line per run,
+    as an inline PNG (the page stays one file)."""
+    groups: dict[str, list[str]] = {}
+    for history in histories.values():
+        for base, columns in curve_groups(history).items():
+            groups.setdefault(base, [])
+            groups[base] += [c for c in columns if c not in groups[base]]
+    if not groups:
+        return None
+    cols = min(len(groups), 3)
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    for ax, (base, columns) in zip(axes.flat, groups.items()):
+        preferred = [c for c in columns if c.startswith("val_")] or columns
+        for name, history in histories.items():
+            column = next((c for c in preferred if any(c in r for r in history)), None)
+            if column is None:
+                continue
+            values = [r.get(column, math.nan) for r in history]
+            ax.plot([r["epoch"] for r in history], values, "-o", ms=3, label=name)
+        ax.set(xlabel="epoch", title=preferred[0] if len(preferred) == 1 else base)
+        if base == "lr":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _png_data(fig)
+
+
+def _value(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+
+
+def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
+    """Write one HTML page comparing the given run folders; returns its path."""
+    if len(runs) < 2:
+        raise RunError("compare needs at least two run folders")
+    described, histories = [], {}
+    for run in runs:
+        run = Path(run)
+        if not run.is_dir():
+            raise RunError(f"{run}: run folder not found")
+        info = describe_run(run)
+        described.append(info)
+        label = info["name"] if info["name"] not in histories else str(run)
+        histories[label] = read_history(run / HISTORY_FILE) if (run / HISTORY_FILE).is_file() else []
+    header = ["run", "task", "arch", "data", "epochs", "metric", "value", "minutes", "state"]
+    rows = [[html.escape(r["name"]), _value(r["task"]), _value(r["arch"]), _value(r["data"]),
+             f"{r['epochs']}/{r['max_epochs'] or '?'}", _value(r["metric"]), _value(r["main"]),
+             f"{r['seconds'] / 60:.1f}", r["state"]] for r in described]
+    parts = ["<h1>Runs compared</h1>", table(header, rows)]
+    figure = compare_figure(histories)
+    if figure:
+        parts += ["<h2>Curves</h2>", f"<img src='{figure}' alt='curves of the compared runs'>"]
+    out = Path(out)
+    atomic_write_text(out, page("runs compared", parts))
+    return out

@@ -1,0 +1,102 @@
+"""The face every task shows the trainer, the run folder and the report.
+
+A task is one class, registered with `@register_task`, that says everything which differs between
+tasks; `lienzo.train`, `lienzo.evaluate`, `lienzo.runs` and `lienzo.report` use only this:
+
+    @register_task
+    class Autoencode(Task):
+        name = "autoencode"
+        config_sections = {"ae": AutoencoderConfig}     # extra typed config sections ({} for none)
+        main_metric = ("test", "mse", "min")            # what `lienzo runs` shows
+
+        def data_module(self, cfg, info=None): ...      # a LightningDataModule
+        def data_info(self, data): ...                  # JSON-able facts saved with the run (shapes, stats)
+        def build_module(self, cfg, info, load_weights=True): ...   # the LightningModule
+        def monitor(self, cfg, has_val): ...            # (metric, "min" | "max") for best.ckpt
+        def evaluate(self, loaded, data, split, cfg): ...           # results dict for one split
+        def report(self, run_dir, cfg, metrics, history, data, extras): ...  # cards and sections
+
+The LightningModule's checkpoint is the run's memory: its `hyper_parameters` hold the config
+(`config`) and the data facts (`info`), and its state_dict every network of the task, so a
+run folder can always be rebuilt with `build_module(cfg, info, load_weights=False)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass
+class ReportSection:
+    """One part of report.html: a title and either figures (PNG names under plots/) or HTML."""
+
+    title: str
+    figures: list[str] = field(default_factory=list)
+    html: str = ""
+
+
+@dataclass
+class Report:
+    """What a task puts on its run's page: headline cards (label, value) and sections in order."""
+
+    subtitle: str = ""
+    cards: list[tuple[str, str]] = field(default_factory=list)
+    sections: list[ReportSection] = field(default_factory=list)
+
+
+class Task:
+    """Base class of tasks: override what your task needs; the defaults suit a one-network task."""
+
+    name: ClassVar[str] = ""
+    config_sections: ClassVar[dict[str, type]] = {}
+    # (split, key, "min" | "max"): the headline number of a finished run, e.g. ("test", "top1", "max").
+    main_metric: ClassVar[tuple[str, str, str]] = ("test", "loss", "min")
+
+    def validate(self, cfg) -> None:
+        """Check the config's values this task depends on; raise ConfigError naming the key."""
+
+    def data_module(self, cfg, info: dict | None = None):
+        """The LightningDataModule for `cfg.data`; `info` (from a saved run) fixes what the run learnt
+        from its training data (normalisation statistics, vocabulary), so evaluation reuses it."""
+        raise NotImplementedError
+
+    def data_info(self, data) -> dict:
+        """JSON-able facts about the (set-up) data that the networks depend on; saved in checkpoints."""
+        return {}
+
+    def build_module(self, cfg, info: dict, load_weights: bool = True):
+        """The LightningModule for this config; with load_weights=False, no pretrained weights are read
+        (the checkpoint's state_dict is loaded over it)."""
+        raise NotImplementedError
+
+    def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
+        """The logged metric best.ckpt (and early stopping) watch, and whether lower or higher is better."""
+        return ("val_loss", "min") if has_val else ("train_loss", "min")
+
+    def describe(self, cfg, module, info: dict) -> dict:
+        """Top-level facts for metrics.json beside the envelope (architecture, parameters, ...)."""
+        networks = {name: sum(p.numel() for p in net.parameters()) for name, net in module.named_children()
+                    if any(True for _ in net.parameters())}
+        return {"parameters": sum(networks.values()), "networks": networks}
+
+    def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
+        """Results for one split of `data` (None when the data has no such split). Keys starting with
+        "_" are kept in memory for the report and never written."""
+        raise NotImplementedError
+
+    def summary_line(self, split: str, results: dict) -> str:
+        """One log line for a split's results."""
+        shown = [f"{k} {v:.4g}" for k, v in results.items() if isinstance(v, float)][:4]
+        return f"{split}: " + ", ".join(shown)
+
+    def extra_results(self, run_dir: Path, cfg, loaded) -> dict[str, Any]:
+        """More top-level entries for metrics.json after the splits (e.g. weight movement)."""
+        return {}
+
+    def report(self, run_dir: Path, cfg, metrics: dict, history: list[dict], data=None,
+               extras: dict | None = None) -> Report:
+        """Cards and sections of report.html; `extras` holds the "_" entries of fresh results (or is
+        None when the page is re-drawn from the folder alone)."""
+        return Report()
