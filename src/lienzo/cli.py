@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, LienzoError
+from .runs import RUN_SORT_KEYS
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in (_add_train, _add_evaluate, _add_predict, _add_models, _add_summary, _add_bench, _add_features,
-                _add_svm, _add_tsne, _add_curate, _add_study):
+                _add_svm, _add_tsne, _add_curate, _add_study, _add_runs):
         add(verbs)
     return parser
 
@@ -322,6 +323,20 @@ def _add_study(verbs) -> None:
     s.add_argument("--seed", type=int, default=0, help="default: 0")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(handler=_study)
+
+
+def _add_runs(verbs) -> None:
+    p = verbs.add_parser("runs", help="the runs in a folder, one line each; `runs compare A B ...`: one HTML page",
+                         description="lienzo runs [DIR]: task, architecture, data, epochs, main metric, time and "
+                                     "state (finished, interrupted, running) of every run in DIR (default: runs). "
+                                     "lienzo runs compare RUN RUN [...] --out FILE: a table and curves side by side.")
+    p.add_argument("paths", nargs="*", metavar="DIR | compare RUN...",
+                   help="the folder holding run folders (default: runs), or `compare` and two or more run folders")
+    p.add_argument("--sort", choices=RUN_SORT_KEYS, default="created",
+                   help="order of the list (main: best first; default: created)")
+    p.add_argument("--out", help="compare: the HTML page to write (default: runs-compare.html, never overwritten)")
+    _json_flag(p)
+    p.set_defaults(handler=_runs)
 
 
 # ---- printing -------------------------------------------------------------------------------------------
@@ -670,6 +685,41 @@ def _study(args) -> int:
 
 
 # ---- entry point ----------------------------------------------------------------------------------------
+
+def _runs(args) -> int:
+    from .runs import list_runs, unique_path
+
+    if args.paths[:1] == ["compare"]:
+        from .report.compare import compare_runs
+
+        out = Path(args.out) if args.out else unique_path(Path.cwd(), "runs-compare", ".html")
+        page = compare_runs(args.paths[1:], out)
+        if args.json:
+            print_json({"page": page})
+        else:
+            print(f"comparison: {page.resolve()}")
+        return EXIT_OK
+    if len(args.paths) > 1:
+        raise ConfigError(f"runs takes one folder (or `compare RUN RUN ...`), got {len(args.paths)}")
+    runs = list_runs(args.paths[0] if args.paths else "runs", sort=args.sort)
+    if args.json:
+        print_json(runs)
+        return EXIT_OK
+    print(format_runs(runs))
+    return EXIT_OK
+
+
+def format_runs(runs: list[dict]) -> str:
+    """The runs as an aligned table, one line each."""
+    header = ["run", "task", "arch", "data", "epochs", "metric", "value", "minutes", "state"]
+    rows = [[r["name"], r["task"], r["arch"] or "–", r["data"] or "–", f"{r['epochs']}/{r['max_epochs'] or '?'}",
+             r["metric"] or "–", "–" if r["main"] is None else f"{r['main']:.4g}", f"{r['seconds'] / 60:.1f}",
+             r["state"]] for r in runs]
+    if not rows:
+        return "no runs"
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows])
+
 
 def _quiet_frameworks(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -160,12 +160,17 @@ def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
     raise RunError(f"{run_dir}: no {which}.ckpt in {run_dir / 'checkpoints'} (did the run finish an epoch?)")
 
 
+LEGACY_TASK = "classify"  # runs written before tasks existed were all of this task
+
+
 def saved_info(hparams: dict) -> dict:
-    """The data facts a checkpoint's task saved (`info`); runs written before tasks had an `info`
-    kept them at the top level (class names, input shape, mean, std)."""
+    """The data facts a checkpoint's task saved (`info`); a checkpoint written before tasks had an
+    `info` is read by the task that wrote it (the classify task kept them at the top level)."""
     if "info" in hparams:
         return dict(hparams["info"])
-    return {k: hparams[k] for k in ("class_names", "input_shape", "mean", "std") if k in hparams}
+    from .tasks import get_task
+
+    return get_task(LEGACY_TASK).legacy_info(hparams)
 
 
 def envelope(task: str, run: str, results: dict[str, dict], main_metric: tuple[str, str, str], **fields) -> dict:
@@ -192,14 +197,18 @@ def envelope(task: str, run: str, results: dict[str, dict], main_metric: tuple[s
 
 
 def read_metrics(path: str | Path) -> dict:
-    """metrics.json in today's envelope; a file written before the envelope (a classify run) is upgraded."""
+    """metrics.json in today's envelope; a file written before the envelope is upgraded to it."""
     metrics = read_json(path)
     if "task" not in metrics:
-        metrics = {"task": "classify", "lienzo": None, "created": None, **metrics}
-        metrics["splits"] = [s for s in SPLITS if s in metrics]
-        test = metrics.get("test") or metrics.get("val") or {}
-        metrics["main"] = {"split": "test" if "test" in metrics else "val", "metric": "top1", "mode": "max",
-                           "value": test.get("top1")}
+        from .tasks import get_task
+
+        task = get_task(LEGACY_TASK)
+        metrics = {"task": task.name, "lienzo": None, "created": None, **metrics}
+        metrics["splits"] = [s for s in SPLITS if isinstance(metrics.get(s), dict)]
+        split = next((s for s in reversed(metrics["splits"]) if s == task.main_metric[0]), None) or \
+            (metrics["splits"][-1] if metrics["splits"] else task.main_metric[0])
+        _, key, mode = task.main_metric
+        metrics["main"] = {"split": split, "metric": key, "mode": mode, "value": metrics.get(split, {}).get(key)}
     return metrics
 
 
@@ -256,7 +265,7 @@ def describe_run(run_dir: Path) -> dict:
     return {
         "name": run_dir.name,
         "path": str(run_dir),
-        "task": config.get("task", "classify"),
+        "task": config.get("task", LEGACY_TASK),
         "arch": (config.get("model") or {}).get("arch"),
         "data": (config.get("data") or {}).get("name"),
         "epochs": len(history),

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint, EarlyStopping, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import (Checkpoint, EarlyStopping, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint,
+                                         TQDMProgressBar)
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -124,6 +125,9 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
                                        check_on_train_epoch_end=True))
     if tcfg.progress:
         callbacks.append(TQDMProgressBar(refresh_rate=25))
+    logger = build_logger(cfg, run_dir)
+    if logger:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     accelerator = resolve_accelerator(tcfg.accelerator)
     kwargs = dict(
         accelerator=accelerator,
@@ -133,7 +137,7 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
         precision=resolve_precision(tcfg.precision, tcfg.accelerator, macs_per_image),
         max_epochs=tcfg.max_epochs,
         callbacks=callbacks,
-        logger=build_logger(cfg, run_dir),
+        logger=logger,
         log_every_n_steps=50,
         plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,
@@ -171,6 +175,8 @@ def build_logger(cfg: Config, run_dir: Path):
 
     _require("mlflow", "mlflow-skinny")
     # A local folder beside the runs: `mlflow ui --backend-store-uri <run.dir>/mlruns` shows them, no server.
+    # MLflow 3 keeps that file store only on request; a folder is what needs no database or server.
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     store = (Path(cfg.run.dir) / "mlruns").resolve()
     return MLFlowLogger(experiment_name=cfg.run.name or "lienzo", run_name=run_dir.name,
                         tracking_uri=store.as_uri())

@@ -111,3 +111,31 @@ def test_predict_through_backbone_and_svm(tmp_path, weights, folder, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed[0]["predictions"][0]["class"] == results[0]["predictions"][0]["class"]
     assert "error" in printed[1]
+
+
+def test_readme_chain_run_features_svm_predict(tmp_path):
+    """README's chain: a lienzo run's penultimate features → svm fit → predict on PNG files."""
+    from lienzo import load_config, train
+    from tests.helpers import write_idx_dataset
+
+    root = write_idx_dataset(tmp_path / "idx", n_train=60, n_test=30)
+    run = train(load_config(None, [f"data.root={root}", "data.name=idx", "model.arch=basenet", "data.batch_size=16",
+                                   "trainer.max_epochs=1", "trainer.progress=false", "trainer.precision=32",
+                                   f"run.dir={tmp_path / 'runs'}", "run.name=source"]))
+    data = config_from_dict({"data": {"name": "idx", "root": str(root)}}).data
+    h5 = extract_features(str(run), "penultimate", data, tmp_path / "run.h5", progress=False, precision="32")
+    svm_dir = fit_svm(h5, tmp_path / "svm", kernels=["linear"], C=[1.0], folds=2, n_jobs=1)
+    images, labels = tiny_images(6, size=28, classes=3, seed=5)
+    paths = [str(write_png(tmp_path / "new" / f"{i}.png", image)) for i, image in enumerate(images)]
+    results = predict_svm(svm_dir, paths, top_k=2)
+    assert [r["path"] for r in results] == paths and all("error" not in r for r in results)
+    stored = read_features(h5, "train")
+    names = stored.class_names
+    assert all(len(r["predictions"]) == 2 and r["predictions"][0]["class"] in names for r in results)
+    # the same numbers as the SVM on features computed from the same pixels
+    from lienzo.transfer.backbones import load_backbone
+    from lienzo.transfer.features import FeatureRunner
+
+    feats = FeatureRunner(load_backbone(str(run)), "penultimate", precision="32")(torch.from_numpy(images[:, None]))
+    scores = decision_scores(load_svm(svm_dir)["pipeline"], feats)
+    assert [r["predictions"][0]["class"] for r in results] == [names[i] for i in scores.argmax(1)]

@@ -1,5 +1,7 @@
 """Features files (HDF5 round trip, resume), SVMs chosen by cross-validation, t-SNE, and their bad input."""
 
+import logging
+
 import h5py
 import numpy as np
 import pytest
@@ -8,15 +10,15 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from lienzo.config import config_from_dict
-from lienzo.errors import DataError, ModelError, RunError
+from lienzo.errors import ConfigError, DataError, ModelError, RunError
 from lienzo.metrics import classification_metrics
 from lienzo.models import create_model
 from lienzo.runs import read_json
 from lienzo.transfer import features as features_module
 from lienzo.transfer.backbones import Backbone, Preprocess
 from lienzo.transfer.features import extract_features, read_features, write_features
-from lienzo.transfer.svm import evaluate_svm, fit_svm, make_pipeline, param_grid
-from lienzo.transfer.tsne import tsne
+from lienzo.transfer.svm import evaluate_svm, fit_svm, load_svm, make_pipeline, param_grid
+from lienzo.transfer.tsne import tsne, tsne_map
 from tests.helpers import write_idx_dataset
 
 
@@ -149,6 +151,102 @@ def test_svm_bad_input(tmp_path, digits_features):
         read_features(tmp_path / "junk.h5")
 
 
-def test_tsne_map_png(tmp_path, digits_features):
-    path = tsne(digits_features, tmp_path / "map.png", max_points=200)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+def _blobs(n_per_class=40, classes=4, dim=32, seed=0):
+    """Well-separated Gaussian blobs: class c around 6·e_c, unit noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n_per_class)
+    centres = 6.0 * np.eye(classes, dim)
+    return (centres[labels] + rng.standard_normal((len(labels), dim))).astype(np.float32), labels
+
+
+def test_tsne_keeps_well_separated_classes_apart(tmp_path):
+    x, y = _blobs()
+    points = tsne_map(x, seed=0)
+    assert points.shape == (len(y), 2)
+    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    assert (y[distances.argmin(1)] == y).mean() >= 0.95  # 1-NN in the map finds the class
+    centroids = np.stack([points[y == c].mean(0) for c in range(4)])
+    nearest = np.linalg.norm(points[:, None] - centroids[None], axis=2).argmin(1)
+    assert (nearest == y).mean() >= 0.95
+    # the file: next to the features, of the sampled points
+    features = write_features(tmp_path / "blobs.h5", {"train": (x, y)}, list("abcd"), backbone="b", layer="l")
+    path = tsne(features, max_points=100)
+    assert path == tmp_path / "blobs.train.tsne.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tsne_of_a_runs_features_goes_next_to_them_unless_asked_into_the_run(tmp_path):
+    run = tmp_path / "runs" / "source"
+    (run / "plots").mkdir(parents=True)
+    (run / "config.yaml").write_text("model: {arch: basenet}\n")
+    x, y = _blobs(n_per_class=10)
+    spec = {"backbone": str(run), "weights": None}
+    features = write_features(tmp_path / "feats.h5", {"train": (x, y)}, list("abcd"), spec=spec)
+    assert tsne(features) == tmp_path / "feats.train.tsne.png" and not any((run / "plots").iterdir())
+    into = tsne(features, into_run=True)
+    assert into == run / "plots" / "tsne-feats-train.png" and into.is_file()
+    with pytest.raises(ConfigError, match="either an output file or into_run"):
+        tsne(features, tmp_path / "x.png", into_run=True)
+    plain = write_features(tmp_path / "plain.h5", {"train": (x, y)}, list("abcd"), backbone="resnet18")
+    with pytest.raises(RunError, match="not made by a lienzo run's network"):
+        tsne(plain, into_run=True)
+
+
+def test_nan_or_infinite_features_are_one_data_error(tmp_path, digits_features):
+    x, y = _blobs(n_per_class=10)
+    x[3, 5], x[17, 0] = np.nan, np.inf
+    bad = write_features(tmp_path / "bad.h5", {"train": (x, y), "test": (x, y)}, list("abcd"), backbone="b", layer="l")
+    expected = r"bad\.h5: split '(train|test)' has 2 of 40 rows with NaN or infinite features \(first: row 3\)"
+    with pytest.raises(DataError, match=expected):
+        fit_svm(bad, tmp_path / "svm", kernels=("linear",), C=(1.0,), folds=2, n_jobs=1)
+    with pytest.raises(DataError, match=expected):
+        tsne(bad, split="test")
+    good = write_features(tmp_path / "good.h5", {"train": (np.nan_to_num(x, posinf=0), y)}, list("abcd"),
+                          backbone="b", layer="l")
+    model = fit_svm(good, tmp_path / "svm", kernels=("linear",), C=(1.0,), folds=2, n_jobs=1)
+    with pytest.raises(DataError, match=expected.replace("(train|test)", "test")):
+        evaluate_svm(model, bad, "test")
+
+
+def test_svm_with_probabilities_has_cross_entropy_per_class(tmp_path, digits_features):
+    out = fit_svm(digits_features, tmp_path / "svm", kernels=("linear",), C=(1.0,), folds=3, n_jobs=1,
+                  probability=True)
+    metrics, _ = evaluate_svm(out, digits_features)
+    model = load_svm(out)
+    data = read_features(digits_features, "test")
+    probs = np.clip(model["calibrated"].predict_proba(data.features), 1e-12, 1)
+    losses = -np.log(probs[np.arange(len(data.labels)), data.labels])
+    assert metrics["cross_entropy"] == pytest.approx(losses.mean())
+    for c in range(10):
+        assert metrics["per_class"][str(c)]["cross_entropy"] == pytest.approx(losses[data.labels == c].mean())
+    counts = np.array([metrics["per_class"][str(c)]["count"] for c in range(10)])
+    per_class = np.array([metrics["per_class"][str(c)]["cross_entropy"] for c in range(10)])
+    assert (per_class * counts).sum() / counts.sum() == pytest.approx(metrics["cross_entropy"])
+
+
+def test_svm_fit_says_its_result_once(tmp_path, digits_features, capsys, caplog):
+    from lienzo.cli import main
+
+    caplog.set_level(logging.DEBUG, logger="lienzo")
+    assert main(["svm", "fit", str(digits_features), "--out", str(tmp_path / "svm"), "--kernels", "linear",
+                 "--folds", "2"]) == 0
+    printed = capsys.readouterr()
+    said = printed.out + printed.err + "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert said.count("CV top-1") == 1 and "CV top-1" in printed.out
+
+
+def test_strict_data_makes_an_unreadable_image_an_error(tmp_path):
+    from tests.helpers import tiny_images, write_png
+
+    images, labels = tiny_images(6, size=28)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        write_png(tmp_path / "imgs" / f"c{label}" / f"{i}.png", image)
+    (tmp_path / "imgs" / "c0" / "broken.png").write_bytes(b"not a png")
+    lenient = config_from_dict({"data": {"name": "folder", "root": str(tmp_path / "imgs")}}).data
+    out = extract_features(_basenet_backbone(), "penultimate", lenient, tmp_path / "f.h5", progress=False,
+                           precision="32")
+    assert read_features(out).features.shape == (6, 50)  # skipped, with a warning
+    strict = config_from_dict({"data": {"name": "folder", "root": str(tmp_path / "imgs"), "strict": True}}).data
+    with pytest.raises(DataError, match=r"broken\.png.*data\.strict"):
+        extract_features(_basenet_backbone(), "penultimate", strict, tmp_path / "g.h5", progress=False, precision="32")
+    assert not (tmp_path / "g.h5").exists()

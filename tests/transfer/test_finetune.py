@@ -7,10 +7,13 @@ import torch
 import torchvision
 
 from lienzo import load_config, train
+from lienzo.config import FinetuneGroup
 from lienzo.errors import ConfigError
+from lienzo.models import Classifier
 from lienzo.evaluate import load_run
 from lienzo.data.module import ClassificationData
 from lienzo.train import build_task
+from lienzo.transfer.finetune import head_parameters, parse_groups
 from tests.helpers import write_idx_dataset
 
 GROUPS = ('finetune.groups=[{pattern: "layer1.*", freeze: true}, {pattern: conv1, reinit: true, lr: 0.05},'
@@ -64,20 +67,57 @@ def test_training_leaves_frozen_layers_and_their_statistics_alone(setup):
     assert (run / "plots" / "weight_movement.png").is_file()
 
 
-def test_gradual_unfreezing_trains_only_the_head_first(setup):
+def test_gradual_unfreezing_trains_only_the_new_head_then_everything_but_frozen_groups(setup):
     state, base = setup
-    run = train(load_config(None, base + ["finetune.unfreeze_after=1", "trainer.max_epochs=1"]))
-    weights = load_run(run, "last").model.state_dict()
-    assert torch.equal(weights["layer3.0.conv1.weight"], state["layer3.0.conv1.weight"])
-    assert torch.equal(weights["conv1.weight"], state["conv1.weight"].sum(1, keepdim=True))
-    assert not torch.equal(weights["fc.weight"][:, :5], torch.zeros(10, 5))
+    first = train(load_config(None, base + ["finetune.unfreeze_after=1", "trainer.max_epochs=1",
+                                            'finetune.groups=[{pattern: "layer1.*", freeze: true}]']))
+    after1 = {k: v.clone() for k, v in load_run(first, "last").model.state_dict().items()}
+    # epoch 1: only the new 10-class head learnt; everything else, batch-norm statistics included, is the source's
+    for key in ("layer3.0.conv1.weight", "layer3.0.bn1.running_mean", "layer4.1.bn2.weight"):
+        assert torch.equal(after1[key], state[key]), key
+    assert torch.equal(after1["conv1.weight"], state["conv1.weight"].sum(1, keepdim=True))
+    assert after1["fc.weight"].shape == (10, 512)  # a new head, not the source's first 10 rows
+    assert (after1["fc.weight"] - state["fc.weight"][:10]).abs().mean() > 0.5 * state["fc.weight"][:10].abs().mean()
+    # epoch 2 (resumed): unfrozen, every group but the frozen one moves
+    second = train(resume=first, overrides=["trainer.max_epochs=2"])
+    after2 = load_run(second, "last").model.state_dict()
+    for key in ("layer3.0.conv1.weight", "layer3.0.bn1.running_mean", "conv1.weight", "fc.weight"):
+        assert not torch.equal(after2[key], after1[key]), key
+    for key in ("layer1.0.conv1.weight", "layer1.1.bn2.running_var"):
+        assert torch.equal(after2[key], state[key]), key
 
 
 def test_bad_groups_are_config_errors():
-    with pytest.raises(ConfigError, match=r"finetune.groups\[0\]: unknown key\(s\) rate"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'finetune.groups\[0\].rate'"):
         load_config(None, ['finetune.groups=[{pattern: "a", rate: 1}]'])
     with pytest.raises(ConfigError, match=r"finetune.groups\[0\].lr: expected a positive number"):
         load_config(None, ['finetune.groups=[{pattern: "a", lr: -1}]'])
+    with pytest.raises(ConfigError, match=r"finetune.groups\[1\].pattern: expected a pattern"):
+        load_config(None, ['finetune.groups=[{pattern: "a"}, {lr: 0.1}]'])
+    with pytest.raises(ConfigError, match=r"finetune.groups\[0\].freeze: expected true or false"):
+        load_config(None, ['finetune.groups=[{pattern: "a", freeze: 3}]'])
+
+
+def test_groups_are_typed_in_the_config_and_plain_in_checkpoints():
+    cfg = load_config(None, ['finetune.groups=[{pattern: "layer4.*", lr: 1.0e-4}]'])
+    assert cfg.finetune.groups == [FinetuneGroup("layer4.*", 1e-4)]
+    saved = cfg.to_dict()["finetune"]["groups"]  # what hyper_parameters hold
+    assert saved == [{"pattern": "layer4.*", "lr": 1e-4, "freeze": False, "reinit": False}]
+    assert parse_groups(saved) == parse_groups(cfg.finetune.groups) == cfg.finetune.groups
+    with pytest.raises(ConfigError, match=r"finetune.groups\[0\].lr: expected a number"):
+        parse_groups([{"pattern": "a", "lr": "fast"}])
+
+
+def test_the_head_is_the_models_classifier_not_its_last_linear_layer():
+    class WithProjection(Classifier):  # a linear layer defined after the classifier
+        def __init__(self):
+            super().__init__()
+            self.features, self.neck = torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten()
+            self.num_features, self.head = 4, torch.nn.Linear(4, 3)
+            self.projection = torch.nn.Linear(4, 2)
+
+    assert head_parameters(WithProjection()) == {"head.weight", "head.bias"}
+    assert head_parameters(torchvision.models.vgg11()) == {"classifier.6.weight", "classifier.6.bias"}
 
 
 def test_finetuning_a_timm_model_from_a_local_file(tmp_path):

@@ -16,11 +16,6 @@ def target_rank(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (order == targets[:, None]).float().argmax(dim=1)
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean per sample: is the target among the k highest scores?"""
-    return target_rank(logits, targets) < min(k, logits.shape[1])
-
-
 def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, class_names: list[str],
                            cross_entropy: bool = True) -> dict:
     """Everything metrics.json holds for one split.

@@ -78,17 +78,17 @@ def plot_curves(history: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_embedding(points: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path, title: str) -> Path:
-    """A 2-D scatter coloured by class, with a legend (the thesis's Figure 5.1)."""
+def plot_embedding(points: np.ndarray, labels: np.ndarray, label_names: list[str], path: Path, title: str) -> Path:
+    """A 2-D scatter coloured by label (label i is named label_names[i]), with a legend (the thesis's Figure 5.1)."""
     fig, ax = plt.subplots(figsize=(8, 6.5))
-    cmap = plt.get_cmap("tab20" if len(class_names) > 10 else "tab10")
-    for c, name in enumerate(class_names):
+    cmap = plt.get_cmap("tab20" if len(label_names) > 10 else "tab10")
+    for c, name in enumerate(label_names):
         mask = labels == c
         if mask.any():
             ax.scatter(points[mask, 0], points[mask, 1], s=6, color=cmap(c % cmap.N), label=name, alpha=0.8)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    if len(class_names) <= 40:
+    if len(label_names) <= 40:
         ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return save_figure(fig, Path(path))

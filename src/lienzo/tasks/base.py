@@ -62,6 +62,10 @@ class Task:
         from its training data (normalisation statistics, vocabulary), so evaluation reuses it."""
         raise NotImplementedError
 
+    def legacy_info(self, hparams: dict) -> dict:
+        """`info` of a checkpoint written before checkpoints had one (only tasks that predate it)."""
+        return {}
+
     def data_info(self, data) -> dict:
         """JSON-able facts about the (set-up) data that the networks depend on; saved in checkpoints."""
         return {}

@@ -317,6 +317,9 @@ class Classify(Task):
         info = info or {}
         return ClassificationData(cfg.data, cfg.run.seed, info.get("mean"), info.get("std"))
 
+    def legacy_info(self, hparams: dict) -> dict:
+        return {k: hparams[k] for k in INFO_KEYS if k in hparams}
+
     def data_info(self, data: ClassificationData) -> dict:
         return {"class_names": list(data.class_names), "input_shape": list(data.input_shape),
                 "mean": list(data.mean), "std": list(data.std)}
