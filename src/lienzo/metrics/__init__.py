@@ -1,3 +1,3 @@
-from .classification import classification_metrics, topk_correct
+from .classification import classification_metrics, target_rank
 
-__all__ = ["classification_metrics", "topk_correct"]
+__all__ = ["classification_metrics", "target_rank"]
