@@ -6,6 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_model, list_models
+from .catalog import COLUMN_TITLES, format_models_table  # noqa: F401  (the table's text form)
 from .models.registry import get_builder, kinds
 
 
@@ -84,9 +85,6 @@ COUNT_SIZES = {
     "classifier": {"params_32px_10": {"num_classes": 10, "in_chans": 3, "input_size": (32, 32)},
                    "params_224px_1000": {"num_classes": 1000, "in_chans": 3, "input_size": (224, 224)}},
 }
-COLUMN_TITLES = {"params_32px_10": "params 3x32x32/10", "params_224px_1000": "params 3x224x224/1000",
-                 "params": "params"}
-
 
 def models_table(pattern: str = "*", kind: str | None = None) -> list[dict]:
     """Every registered model (of one kind, or all kinds in turn) with its parameter counts: a classifier's
@@ -105,14 +103,3 @@ def models_table(pattern: str = "*", kind: str | None = None) -> list[dict]:
     return rows
 
 
-def format_models_table(rows: list[dict]) -> str:
-    """The model table as text, one block per kind: name, parameter counts, the builder's description."""
-    blocks = []
-    for kind in dict.fromkeys(row["kind"] for row in rows):
-        group = [row for row in rows if row["kind"] == kind]
-        columns = [key for key in group[0] if key.startswith("params")]
-        lines = [f"{kind}s:", f"{'name':<14}" + "".join(f"{COLUMN_TITLES[c]:>24}" for c in columns) + "  description"]
-        for row in group:
-            lines.append(f"{row['name']:<14}" + "".join(f"{row[c]:>24,}" for c in columns) + f"  {row['description']}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)

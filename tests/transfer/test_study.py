@@ -1,6 +1,7 @@
 """The illustrated Fashion-MNIST target domain of the offline transfer study."""
 
 import numpy as np
+import pytest
 import torch
 
 from lienzo.data.arrays import to_channels
@@ -64,3 +65,31 @@ def test_to_channels_matches_pil():
     want = np.stack([np.asarray(Image.fromarray(a.permute(1, 2, 0).numpy()).convert("L")) for a in x])
     assert np.array_equal(to_channels(x, 1)[:, 0].numpy(), want)
     assert torch.equal(to_channels(to_channels(x, 1), 3)[:, 2], to_channels(x, 1)[:, 0])
+
+
+@pytest.mark.parametrize("arch, head", [("fastnet_s", "head"), ("resnet18", "fc"), ("vgg11", "fc8"), ("alexnet", "fc8")])
+def test_study_groups_reinit_the_classifier_of_any_source(arch, head):
+    from lienzo.models import create_model
+    from lienzo.transfer.finetune import assign, parse_groups
+    from lienzo.transfer.study import finetune_groups, first_layers
+
+    model = create_model(arch, num_classes=10, in_chans=1, input_size=(28, 28))
+    groups = finetune_groups(model, first_layers(model), 0.01)
+    assert groups[-1] == {"pattern": head, "lr": 0.01, "reinit": True}
+    owner = assign(model, parse_groups(groups))  # every pattern matches something
+    last = len(groups) - 1
+    assert {n for n, i in owner.items() if i == last} == {f"{head}.weight", f"{head}.bias"}
+
+
+def test_study_training_follows_no_progress(tmp_path, monkeypatch):
+    import importlib
+
+    from lienzo.transfer.study import StudySettings, _target_training
+
+    seen = []
+    monkeypatch.setattr(importlib.import_module("lienzo.train"), "train", lambda cfg: seen.append(cfg) or tmp_path)
+    for progress in (False, True):
+        _target_training(StudySettings(finetune_epochs=2), tmp_path / "t.h5", 1, "fastnet_s", tmp_path, "x", None,
+                         None, 0.01, progress)
+    assert [cfg.trainer.progress for cfg in seen] == [False, True]
+    assert all(cfg.trainer.max_epochs == 2 for cfg in seen)
