@@ -70,10 +70,12 @@ class OptimConfig:
     nesterov: bool = False
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
-    schedule: str = "none"  # none, step, cosine, onecycle, plateau
+    schedule: str = "none"  # none, step, cosine, onecycle, linear (warm-up then linear decay to 0), plateau
     step_size: int = 10  # step: epochs between decays
     gamma: float = 0.1  # step/plateau: decay factor
-    warmup_fraction: float = 0.25  # onecycle: fraction of steps spent warming up
+    warmup_fraction: float = 0.25  # onecycle, linear: fraction of steps spent warming up
+    lookahead_steps: int = 0  # Lookahead: every k steps the slow weights move alpha of the way; 0 = off
+    lookahead_alpha: float = 0.5
 
 
 @dataclass
@@ -123,7 +125,7 @@ CHOICES = {
     "data.label_mode": ("fine", "coarse"),
     "model.variant": ("auto", "small", "imagenet"),
     "optim.name": ("sgd", "adam", "adamw"),
-    "optim.schedule": ("none", "step", "cosine", "onecycle", "plateau"),
+    "optim.schedule": ("none", "step", "cosine", "onecycle", "linear", "plateau"),
     "trainer.precision": ("auto", "32", "bf16", "16"),
     "trainer.logger": ("csv", "tensorboard", "mlflow"),
 }
@@ -279,6 +281,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"trainer.ema_decay: must be in [0, 1), got {cfg.trainer.ema_decay}")
     if cfg.data.channels is not None and cfg.data.channels < 1:
         raise ConfigError(f"data.channels: must be at least 1, got {cfg.data.channels}")
+    if cfg.optim.lookahead_steps < 0 or not 0.0 < cfg.optim.lookahead_alpha <= 1.0:
+        raise ConfigError(f"optim.lookahead_steps must be >= 0 and optim.lookahead_alpha in (0, 1], got "
+                          f"{cfg.optim.lookahead_steps} and {cfg.optim.lookahead_alpha}")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
         raise ConfigError(f"trainer.max_steps: must be at least 1, got {cfg.trainer.max_steps}")
     get_task(cfg.task).validate(cfg)

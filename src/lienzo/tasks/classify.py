@@ -29,6 +29,7 @@ from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from ..metrics.classification import classification_metrics
 from ..report.html import table as _table
 from ..models.build import build_model
+from ..optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
 from ..summary import macs_for_precision
 from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
 from ..transfer.finetune import param_groups as finetune_param_groups
@@ -38,44 +39,6 @@ from .base import Report, ReportSection, Task
 log = logging.getLogger("lienzo")
 
 INFO_KEYS = ("class_names", "input_shape", "mean", "std")
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on weights of convolutions and linear layers, none on biases and norm layers."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.ndim <= 1 else decay).append(param)
-    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0})
-            if g["params"]]
-
-
-def build_optimizer(params, optim_cfg) -> torch.optim.Optimizer:
-    if optim_cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=optim_cfg.lr, momentum=optim_cfg.momentum,
-                               nesterov=optim_cfg.nesterov and optim_cfg.momentum > 0)
-    if optim_cfg.name == "adam":
-        return torch.optim.Adam(params, lr=optim_cfg.lr)
-    return torch.optim.AdamW(params, lr=optim_cfg.lr)
-
-
-def build_scheduler(optimizer, optim_cfg, total_steps: int):
-    """(scheduler, interval) for `optim.schedule`; interval is "none", "epoch", "step" or "plateau"."""
-    schedule = optim_cfg.schedule
-    if schedule == "none":
-        return None, "none"
-    if schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, optim_cfg.step_size, optim_cfg.gamma), "epoch"
-    if schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=optim_cfg.gamma, patience=2), "plateau"
-    total = max(int(total_steps), 1)
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), "step"
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
-        pct_start=optim_cfg.warmup_fraction, cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
-    ), "step"
 
 
 class ClassifyModule(L.LightningModule):
@@ -107,6 +70,7 @@ class ClassifyModule(L.LightningModule):
         # scaling) and DDP still act through manual_backward and the LightningOptimizer.
         self.automatic_optimization = False
         self._schedule_interval = "none"
+        self.lookahead: Lookahead | None = None
         finetune = config.get("finetune") or {}
         self.ft_groups = parse_groups(finetune.get("groups"))
         self.unfreeze_after = int(finetune.get("unfreeze_after") or 0)
@@ -153,6 +117,8 @@ class ClassifyModule(L.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         optimizer.step()
+        if self.lookahead is not None:
+            self.lookahead.step()
         if self._schedule_interval == "step":
             self.lr_schedulers().step()
         self._update("train", logits, y, loss)
@@ -205,7 +171,13 @@ class ClassifyModule(L.LightningModule):
         else:
             groups = parameter_groups(self.model, optim_cfg.weight_decay)
         optimizer = build_optimizer(groups, optim_cfg)
-        total = self.trainer.estimated_stepping_batches if optim_cfg.schedule in ("cosine", "onecycle") else 1
+        if optim_cfg.lookahead_steps:
+            self.lookahead = Lookahead([p for g in groups for p in g["params"]], optim_cfg.lookahead_steps,
+                                       optim_cfg.lookahead_alpha)
+            saved = getattr(self, "_saved_lookahead", None)  # on_load_checkpoint runs before this on resume
+            if saved is not None:
+                self.lookahead.load_state_dict(saved)
+        total = self.trainer.estimated_stepping_batches if optim_cfg.schedule in ("cosine", "onecycle", "linear") else 1
         scheduler, self._schedule_interval = build_scheduler(optimizer, optim_cfg, total)
         # Stepped by this module (manual optimisation); Lightning still saves and restores its state.
         if scheduler is None:
@@ -220,6 +192,14 @@ class ClassifyModule(L.LightningModule):
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
+    def setup(self, stage: str) -> None:
+        # Networks that start from statistics of the data (AirNet's whitening filters) get them here,
+        # before the first step; a resumed run then restores its own over them.
+        datamodule = self.trainer.datamodule if self.trainer is not None else None
+        if stage == "fit" and hasattr(self.model, "init_from_data") and datamodule is not None:
+            images = datamodule.train_arrays.images[:10_000]
+            self.model.init_from_data(self.normalizer(images))
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The global generators (dropout, and anything else that draws from them) continue where they
         # were, so a resumed run is the uninterrupted one. Every rank seeds them alike, so rank 0's are
@@ -231,8 +211,11 @@ class ClassifyModule(L.LightningModule):
             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
+        if self.lookahead is not None:
+            checkpoint["lookahead"] = self.lookahead.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._saved_lookahead = checkpoint.get("lookahead")
         states = checkpoint.get("rng_states")
         if not states:
             return

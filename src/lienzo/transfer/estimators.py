@@ -49,8 +49,8 @@ def _is_paths(x) -> bool:
 class DeepFeatures(TransformerMixin, BaseEstimator):
     """A backbone's activations at `layer`: image paths or uint8 arrays in, N×D float32 features out.
 
-    `backbone` is a torchvision name (`vgg19`, `resnet50`, ...) or a lienzo run folder; `weights` a local
-    .pth/.safetensors file or a torchvision weights name in $TORCH_HOME/hub/checkpoints (never downloaded).
+    `backbone` is an architecture name (`vgg19`, `resnet50`, `timm:<name>`, ...) or a lienzo run folder; `weights`
+    a local .pth/.safetensors file or a torchvision weights name in $TORCH_HOME/hub/checkpoints (never downloaded).
     Nothing is learnt in `fit`: the network is loaded there (or on first use) and is left out of pickles,
     so a fitted pipeline saved with joblib stays small and reloads the network when it is next used.
     Unreadable image files are an error here (a transformer must return one row per input)."""
@@ -122,7 +122,7 @@ def predict_svm(model_dir: str | Path, images: list[str | Path], top_k: int = 5)
                          "(made before lienzo stored it); extract the features again")
     transformer = DeepFeatures(spec["backbone"], spec.get("weights"), model["layer"])
     runner = transformer._runner()
-    if runner.backbone.preprocess.to_dict() != json.loads(model["preprocessing"]):
+    if runner.backbone.preprocess.to_dict() != json.loads(model["preprocessing"]):  # both plain JSON values
         raise ModelError(f"{model_dir}: the backbone {spec['backbone']} now preprocesses differently from when "
                          "the SVM's features were made")
     results: list[dict] = [{"path": str(p)} for p in images]

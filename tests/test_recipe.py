@@ -1,0 +1,79 @@
+"""The time-to-accuracy recipe's pieces: patch whitening, Lookahead, the linear schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lienzo.models import create_model
+from lienzo.models.airnet import patches, whitening_filters
+from lienzo.optimizers import Lookahead, linear_warmup_decay
+
+
+def test_patches_by_hand():
+    image = torch.arange(9.0).view(1, 1, 3, 3)
+    rows = patches(image, 2)
+    assert rows.tolist() == [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
+
+
+def test_whitened_patches_have_identity_covariance():
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.normal(size=(3, 1, 5, 5)) + np.linspace(0, 2, 25).reshape(1, 1, 5, 5))
+    # by hand: every 2×2 patch as a row, its second-moment matrix, the eigen-decomposition
+    rows = np.array([images[n, 0, i:i + 2, j:j + 2].numpy().ravel() for n in range(3) for i in range(4) for j in range(4)])
+    second = rows.T @ rows / len(rows)
+    values, vectors = np.linalg.eigh(second)
+    filters = whitening_filters(images, 2, eps=0.0).double().reshape(4, 4).numpy()
+    white = rows @ filters.T
+    assert np.allclose(white.T @ white / len(rows), np.eye(4), atol=1e-5)
+    # the filters are the eigenvectors (up to sign), largest eigenvalue first, scaled by 1/sqrt(eigenvalue)
+    for k, index in enumerate(np.argsort(values)[::-1]):
+        expected = vectors[:, index] / np.sqrt(values[index])
+        assert np.allclose(np.abs(filters[k]), np.abs(expected), atol=1e-4)
+
+
+def test_airnet_whitening_stem_is_set_from_data_and_frozen():
+    model = create_model("airnet", num_classes=10, in_chans=1, input_size=(28, 28))
+    stem = model.features.whiten
+    assert not stem.weight.requires_grad and stem.bias.requires_grad and stem.out_channels == 8
+    images = torch.randn(64, 1, 28, 28)
+    model.init_from_data(images, eps=0.0)
+    positive, negative = stem.weight[:4], stem.weight[4:]
+    assert torch.equal(negative, -positive)
+    out = torch.nn.functional.conv2d(images.double(), positive.double())  # N, 4, 27, 27
+    flat = out.permute(0, 2, 3, 1).reshape(-1, 4)
+    assert torch.allclose(flat.T @ flat / len(flat), torch.eye(4, dtype=torch.float64), atol=1e-3)
+    assert model(images).shape == (64, 10)
+
+
+def test_lookahead_slow_and_fast_weights_after_k_steps():
+    # f(w) = ½‖w − t‖², so an SGD step is w ← w − lr (w − t): the fast weights by hand
+    target = torch.tensor([3.0, -1.0])
+    w = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([w], lr=0.1)
+    lookahead = Lookahead([w], k=3, alpha=0.5)
+    fast, slow = torch.zeros(2), torch.zeros(2)
+    for step in range(1, 8):
+        optimizer.zero_grad()
+        (0.5 * ((w - target) ** 2).sum()).backward()
+        optimizer.step()
+        synced = lookahead.step()
+        fast = fast - 0.1 * (fast - target)
+        assert synced == (step % 3 == 0)
+        if synced:
+            slow = slow + 0.5 * (fast - slow)
+            fast = slow.clone()
+        assert torch.allclose(w.detach(), fast, atol=1e-6), step
+        assert torch.allclose(lookahead.slow[0], slow, atol=1e-6), step
+    state = lookahead.state_dict()
+    again = Lookahead([torch.nn.Parameter(torch.zeros(2))], k=3)
+    again.load_state_dict(state)
+    assert again.steps == 7 and torch.equal(again.slow[0], lookahead.slow[0])
+    with pytest.raises(ValueError, match="k >= 1"):
+        Lookahead([w], k=0)
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    factors = [linear_warmup_decay(s, warmup=2, total=6) for s in range(7)]
+    assert factors == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
