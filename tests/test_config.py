@@ -23,7 +23,7 @@ def test_overrides_are_parsed_as_yaml_and_typed():
     ("nope.x=1", "unknown config key 'nope'"),
     ("trainer.max_epochs=three", "trainer.max_epochs: expected an integer"),
     ("data.strict=maybe", "data.strict: expected true or false"),
-    ("optim.schedule=linear", "optim.schedule: 'linear' is not one of"),
+    ("optim.schedule=exponential", "optim.schedule: 'exponential' is not one of"),
     ("data.val_fraction=1.5", "data.val_fraction: must be in [0, 1)"),
     ("optim.lr", "is not key=value"),
 ])

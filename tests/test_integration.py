@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from lienzo import evaluate, load_config, train
+from lienzo.config import FinetuneGroup
 from lienzo.cli import main
 from lienzo.data.idx import load_idx_split, FASHION_MNIST_CLASSES
 
@@ -247,7 +248,7 @@ def test_illustration_study_small(short_run, tmp_path, capsys):
     finetuned = load_config(out / "finetuned" / "config.yaml")
     assert finetuned.model.pretrained == str(short_run) and finetuned.data.channels == 1
     assert study["settings"]["reinit"] == ["features.conv1"]  # by default the first convolution is relearnt
-    assert finetuned.finetune.groups[0] == {"pattern": "features.conv1", "lr": 0.01, "reinit": True}
+    assert finetuned.finetune.groups[0] == FinetuneGroup(pattern="features.conv1", lr=0.01, reinit=True)
 
 
 def test_tsne_of_a_runs_features_joins_its_report(short_run, tmp_path, monkeypatch):

@@ -94,7 +94,9 @@ def load_run(run: str | Path, which: str = "best") -> LoadedRun:
     hp = checkpoint["hyper_parameters"]
     cfg = config_from_dict(hp["config"])
     info = saved_info(hp)
-    module = get_task(cfg.task).build_module(cfg, info, load_weights=False)
+    task = get_task(cfg.task)
+    module = task.build_module(cfg, info, load_weights=False)
+    checkpoint["state_dict"] = task.upgrade_state_dict(cfg, module, checkpoint["state_dict"])
     check_fits(module, checkpoint, path)
     module.load_state_dict(checkpoint["state_dict"])
     return LoadedRun(module.eval(), cfg, info, path)

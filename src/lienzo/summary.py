@@ -6,7 +6,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_model, list_models
-from .catalog import COLUMN_TITLES, format_models_table  # noqa: F401  (the table's text form)
 from .models.registry import get_builder, kinds
 
 

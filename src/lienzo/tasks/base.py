@@ -66,6 +66,10 @@ class Task:
         """`info` of a checkpoint written before checkpoints had one (only tasks that predate it)."""
         return {}
 
+    def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
+        """A checkpoint's state_dict in today's names (networks whose module names changed since)."""
+        return state
+
     def data_info(self, data) -> dict:
         """JSON-able facts about the (set-up) data that the networks depend on; saved in checkpoints."""
         return {}

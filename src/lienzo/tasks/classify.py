@@ -29,6 +29,7 @@ from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from ..metrics.classification import classification_metrics
 from ..report.html import table as _table
 from ..models.build import build_model
+from ..models.pretrained import to_lienzo_names
 from ..optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
 from ..summary import macs_for_precision
 from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
@@ -302,6 +303,16 @@ class Classify(Task):
 
     def legacy_info(self, hparams: dict) -> dict:
         return {k: hparams[k] for k in INFO_KEYS if k in hparams}
+
+    def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
+        # Runs fine-tuned from torchvision weights before lienzo built those networks itself hold
+        # torchvision's module names (features.0, classifier.6): renamed to lienzo's.
+        network = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        renamed = to_lienzo_names(cfg.model.arch, module.model, network)
+        if renamed is network:
+            return state
+        return {**{k: v for k, v in state.items() if not k.startswith("model.")},
+                **{f"model.{k}": v for k, v in renamed.items()}}
 
     def data_info(self, data: ClassificationData) -> dict:
         return {"class_names": list(data.class_names), "input_shape": list(data.input_shape),
