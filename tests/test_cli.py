@@ -1,13 +1,19 @@
 """Bad input: exit code 2 and one clear line, no traceback."""
 
 import json
+import subprocess
+import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lienzo.cli import main
+import lienzo
+from lienzo.cli import format_results, main
 from lienzo.data.idx import write_idx
+from lienzo.metrics.classification import classification_metrics
 from tests.helpers import write_idx_dataset
 
 
@@ -101,3 +107,40 @@ def test_bench_reports_what_was_asked(capsys):
     assert code == 0, err
     assert out.startswith("basenet: ") and " images/s  (batch 4, input 1×28×28, 32-true, " in out
     assert float(out.split(": ", 1)[1].split(" images/s")[0].replace(",", "")) > 0
+
+
+def test_results_print_the_headline_numbers_first(capsys, monkeypatch, tmp_path):
+    # classification_metrics puts the count first; the line leads with top-k, then other floats, the count last
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 1.0, 2.0], [2.0, 0.0, 1.0]])
+    result = classification_metrics(logits, torch.tensor([0, 1, 0, 2]), ["a", "b", "c"])
+    assert list(result)[0] == "count"
+    fake = types.ModuleType("lienzo.evaluate")
+    fake.evaluate = lambda run, overrides, split: (result, tmp_path / "e.json")
+    monkeypatch.setitem(sys.modules, "lienzo.evaluate", fake)
+    code, out, _ = run_cli(capsys, "evaluate", str(tmp_path))
+    ce = result["cross_entropy"]
+    assert code == 0 and out == f"test: top-1 50.00%  top-5 100.00%  cross-entropy {ce:.4f}  (4 images) -> " \
+                                 f"{tmp_path / 'e.json'}\n"
+    # top-k by k, other floats and other integers each in the dict's order; seconds and nested values left out
+    other = {"count": 7, "epochs": 3, "top5": 0.5, "fid": 12.25, "seconds": 9.0, "top10": 1.0, "top1": 0.25,
+             "cross_entropy": 1.5, "per_class": {"a": {"top1": 1.0}}}
+    assert format_results(other) == "top-1 25.00%  top-5 50.00%  top-10 100.00%  fid 12.25  cross-entropy 1.5000  " \
+                                    "epochs 3  (7 images)"
+
+
+def test_train_prints_each_lightning_line_once_and_no_tips(tmp_path):
+    root = write_idx_dataset(tmp_path / "idx", n_train=30, n_test=9)
+    repo = Path(__file__).resolve().parents[1]
+    src = Path(lienzo.__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "lienzo", "train", str(repo / "configs" / "fashion_basenet.yaml"), "data.name=idx",
+         f"data.root={root}", "trainer.max_epochs=1", f"run.dir={tmp_path}", "run.name=r", "trainer.progress=false"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if lines.count(line) > 1] == [], done.stderr
+    assert len([line for line in lines if line.startswith("INFO: GPU available: ")]) == 1, done.stderr
+    assert lines.count("INFO: `Trainer.fit` stopped: `max_epochs=1` reached.") == 1, done.stderr
+    assert not [line for line in lines if "Tip" in line or "litlogger" in line], done.stderr
+    assert lines[0].startswith("data idx: 27 train, 3 val, 9 test")

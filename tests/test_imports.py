@@ -34,7 +34,27 @@ def import_graph() -> dict[str, set[str]]:
                 # `from pkg import mod` imports a module; `from mod import name` the module itself
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             graph[name] |= {t for t in targets if t in modules and t != name}
+    # importing lienzo.a.b runs lienzo/a/__init__.py first: an edge too (but not to the importer's own
+    # packages, which are loaded before it anyway)
+    for name in graph:
+        own = {".".join(name.split(".")[:i]) for i in range(1, len(name.split(".")) + 1)}
+        for target in list(graph[name]):
+            parts = target.split(".")
+            graph[name] |= {".".join(parts[:i]) for i in range(2, len(parts))} - own
+    # the task registry imports its built-in tasks by name (importlib): edges all the same
+    graph["lienzo.tasks"] |= {spec.split(":")[0] for spec in builtin_tasks().values()}
     return graph
+
+
+def builtin_tasks() -> dict[str, str]:
+    """The `_BUILTIN` table of lienzo/tasks/__init__.py, read from its source."""
+    tree = ast.parse((PACKAGE / "tasks" / "__init__.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "_BUILTIN" for t in targets):
+                return ast.literal_eval(node.value)
+    raise AssertionError("lienzo/tasks/__init__.py has no _BUILTIN table")
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -77,6 +97,8 @@ def test_the_graph_sees_relative_and_function_level_imports():
     graph = import_graph()
     assert "lienzo.tasks" in graph["lienzo.train"]  # from .tasks import get_task
     assert "lienzo.report.plots" in graph["lienzo.report.html"]  # from . import plots
+    assert "lienzo.tasks.classify" in graph["lienzo.tasks"]  # the registry's import by name
+    assert "lienzo.report" in graph["lienzo.tasks.classify_plots"]  # the package of report.plots
 
 
 def test_no_import_cycle():

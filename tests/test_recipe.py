@@ -77,3 +77,27 @@ def test_lookahead_slow_and_fast_weights_after_k_steps():
 def test_linear_schedule_warms_up_then_decays_to_zero():
     factors = [linear_warmup_decay(s, warmup=2, total=6) for s in range(7)]
     assert factors == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
+
+
+def test_shift_images_moves_content_and_fills_zeros():
+    from lienzo.tasks.classify import shift_images
+
+    image = torch.arange(1, 10, dtype=torch.uint8).view(1, 1, 3, 3)
+    assert shift_images(image, 0, 1)[0, 0].tolist() == [[0, 1, 2], [0, 4, 5], [0, 7, 8]]
+    assert shift_images(image, -1, 0)[0, 0].tolist() == [[4, 5, 6], [7, 8, 9], [0, 0, 0]]
+
+
+def test_shift_tta_is_the_weighted_mean_of_the_views():
+    from lienzo.tasks.classify import predict_logits, shift_images
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    images = torch.randint(0, 256, (5, 1, 4, 4), dtype=torch.uint8)
+
+    def plain(x):
+        return predict_logits(model, x, [0.0], [1.0], precision="32", channels_last=False)
+
+    expected = (plain(images) + 0.5 * sum(plain(shift_images(images, dy, dx))
+                                          for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)))) / 3
+    got = predict_logits(model, images, [0.0], [1.0], precision="32", channels_last=False, tta_shift=1)
+    assert torch.allclose(got, expected, atol=1e-5)

@@ -16,7 +16,7 @@ import torch
 from lienzo import load_config
 from lienzo.errors import ModelError, RunError
 from lienzo.evaluate import evaluate, load_run
-from lienzo.report import refresh_report
+from lienzo.report.html import refresh_report
 from lienzo.report.compare import compare_runs
 from lienzo.runs import (RUNNING_FILE, atomic_write_text, checkpoint_path, history_columns, list_runs, read_metrics,
                          write_history, write_json)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lienzo import load_config
-from lienzo.config import config_from_dict
+from lienzo.tasks import config_from_dict
 from lienzo.data.idx import read_idx
 from lienzo.errors import ConfigError
 from lienzo.evaluate import evaluate, load_run

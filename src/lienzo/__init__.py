@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (the verbs `train`/`evaluate` shadow their modules on purpose)
 _LAZY = {
     "Config": ".config",
-    "load_config": ".config",
+    "load_config": ".tasks",
     "ConfigError": ".errors",
     "DataError": ".errors",
     "LienzoError": ".errors",

@@ -17,7 +17,6 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, did_you_mean
-from .tasks import get_task
 
 
 @dataclass
@@ -93,6 +92,9 @@ class TrainerConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (GANs count generator steps); None = epochs
     logger: str = "csv"  # csv (history.csv), tensorboard (<run>/tensorboard) or mlflow (<run.dir>/mlruns, no server)
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
+    test_every_epoch: bool = False  # also score the test split after every epoch: test_loss/test_top1 in
+    # history.csv for time-to-accuracy curves (never used to choose best.ckpt)
+    tta_shift: int = 0  # also with the images moved by this many pixels in 4 directions (half weight); 0 = off
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999) and
     # validate, checkpoint and evaluate with it; None = off
     progress: bool = True
@@ -217,9 +219,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 _CONFIG_CLASSES: dict[tuple, type] = {}
 
 
-def config_class(task: str) -> type[Config]:
-    """Config, plus the task's own typed sections (`Task.config_sections`) as fields of a subclass."""
-    sections = dict(get_task(task).config_sections)
+def config_class(task: str, sections: dict[str, type] | None = None) -> type[Config]:
+    """Config, plus a task's own typed sections (`Task.config_sections`) as fields of a subclass."""
+    sections = dict(sections or {})
     if not sections:
         return Config
     key = (task, tuple((name, cls) for name, cls in sections.items()))
@@ -230,7 +232,7 @@ def config_class(task: str) -> type[Config]:
     return _CONFIG_CLASSES[key]
 
 
-def _task_name(values: dict, overrides) -> str:
+def task_name(values: dict, overrides=()) -> str:
     """The task a config is for: a `task=` override wins over the file's `task:`; classify by default."""
     name = values.get("task", "classify") if isinstance(values, dict) else "classify"
     for text in overrides:
@@ -242,10 +244,14 @@ def _task_name(values: dict, overrides) -> str:
     return name
 
 
-def config_from_dict(values: dict | None, overrides: list[str] = ()) -> Config:
-    """Build a Config from nested dict values and key=value overrides, validating every key."""
+def config_from_dict(values: dict | None, overrides: list[str] = (), sections_for=None) -> Config:
+    """Build a Config from nested dict values and key=value overrides, validating every key.
+
+    `sections_for(task name)` gives the task's own config sections (lienzo.tasks.task_sections does:
+    `lienzo.load_config` is this with the task registry plugged in); without it, only the shared ones."""
     values = values or {}
-    cfg = config_class(_task_name(values, overrides))()
+    name = task_name(values, overrides)
+    cfg = config_class(name, sections_for(name) if sections_for else None)()
     _apply(cfg, "", values or {})
     for text in overrides:
         path, value = parse_override(text)
@@ -284,12 +290,13 @@ def _validate(cfg: Config) -> None:
     if cfg.optim.lookahead_steps < 0 or not 0.0 < cfg.optim.lookahead_alpha <= 1.0:
         raise ConfigError(f"optim.lookahead_steps must be >= 0 and optim.lookahead_alpha in (0, 1], got "
                           f"{cfg.optim.lookahead_steps} and {cfg.optim.lookahead_alpha}")
+    if cfg.trainer.tta_shift < 0:
+        raise ConfigError(f"trainer.tta_shift: must be >= 0, got {cfg.trainer.tta_shift}")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
         raise ConfigError(f"trainer.max_steps: must be at least 1, got {cfg.trainer.max_steps}")
-    get_task(cfg.task).validate(cfg)
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path | None, overrides: list[str] = (), sections_for=None) -> Config:
     """Load a YAML config file (or only defaults when path is None) and apply key=value overrides."""
     values: dict = {}
     if path is not None:
@@ -302,7 +309,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
             mark = getattr(err, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{path}{where}: not valid YAML") from err
-    cfg = config_from_dict(values, overrides)
+    cfg = config_from_dict(values, overrides, sections_for)
     if cfg.run.name is None and path is not None:
         cfg.run.name = Path(path).stem
     return cfg

@@ -13,11 +13,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import Config, config_from_dict, load_config
+from .config import Config
 from .errors import DataError, ModelError, RunError
-from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, checkpoint_path, envelope, read_history, saved_info,
+from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, envelope, read_checkpoint, read_history, saved_info,
                    unique_path, write_json)
-from .tasks import get_task
+from .report.html import write_report
+from .tasks import config_from_dict, get_task, load_config
 
 log = logging.getLogger("lienzo")
 
@@ -57,17 +58,6 @@ class LoadedRun:
         raise AttributeError(name)
 
 
-def read_checkpoint(path: Path) -> dict:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types on a damaged file
-        raise RunError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    hp = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not hp or "config" not in hp:
-        raise RunError(f"{path}: not a lienzo checkpoint (no saved configuration)")
-    return checkpoint
-
-
 def check_fits(module: nn.Module, checkpoint: dict, path: Path) -> None:
     """A checkpoint whose networks do not fit the module is the user's mistake (another architecture,
     class count, ...): name the first mismatched, missing and unexpected keys and their counts."""
@@ -89,8 +79,7 @@ def check_fits(module: nn.Module, checkpoint: dict, path: Path) -> None:
 
 def load_run(run: str | Path, which: str = "best") -> LoadedRun:
     """Rebuild a run's task module from best.ckpt (or last.ckpt), with every network it trained."""
-    path = checkpoint_path(run, which)
-    checkpoint = read_checkpoint(path)
+    checkpoint, path = read_checkpoint(run, which)
     hp = checkpoint["hyper_parameters"]
     cfg = config_from_dict(hp["config"])
     info = saved_info(hp)
@@ -116,8 +105,6 @@ def split_results(task, loaded: LoadedRun, data, cfg: Config, splits=("val", "te
 
 def finalize_run(run_dir: Path, cfg: Config, data, precision: str, monitor: tuple[str, str]) -> dict:
     """After training: evaluate best.ckpt on val and test, write metrics.json, plots and report.html."""
-    from .report import write_report
-
     task = get_task(cfg.task)
     loaded = load_run(run_dir, "best")
     history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import RunError
+from .legacy import LEGACY_INFO_KEYS, LEGACY_MAIN_METRIC, LEGACY_TASK
 
 log = logging.getLogger("lienzo")
 
@@ -160,17 +161,26 @@ def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
     raise RunError(f"{run_dir}: no {which}.ckpt in {run_dir / 'checkpoints'} (did the run finish an epoch?)")
 
 
-LEGACY_TASK = "classify"  # runs written before tasks existed were all of this task
+def read_checkpoint(run: str | Path, which: str = "best", weights: bool = True) -> tuple[dict, Path]:
+    """A run's checkpoint as a dict (memory-mapped when only its hyper-parameters are wanted)."""
+    path = checkpoint_path(run, which)
+    import torch  # only here: the rest of the run folder's code needs no torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=not weights)
+    except Exception as err:  # torch raises many types on a damaged file
+        raise RunError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or "config" not in (checkpoint.get("hyper_parameters") or {}):
+        raise RunError(f"{path}: not a lienzo checkpoint (no saved configuration)")
+    return checkpoint, path
 
 
 def saved_info(hparams: dict) -> dict:
-    """The data facts a checkpoint's task saved (`info`); a checkpoint written before tasks had an
-    `info` is read by the task that wrote it (the classify task kept them at the top level)."""
+    """The data facts a checkpoint's task saved (`info`); checkpoints written before there was an
+    `info` kept them at the top level (lienzo.legacy)."""
     if "info" in hparams:
         return dict(hparams["info"])
-    from .tasks import get_task
-
-    return get_task(LEGACY_TASK).legacy_info(hparams)
+    return {k: hparams[k] for k in LEGACY_INFO_KEYS if k in hparams}
 
 
 def envelope(task: str, run: str, results: dict[str, dict], main_metric: tuple[str, str, str], **fields) -> dict:
@@ -200,14 +210,10 @@ def read_metrics(path: str | Path) -> dict:
     """metrics.json in today's envelope; a file written before the envelope is upgraded to it."""
     metrics = read_json(path)
     if "task" not in metrics:
-        from .tasks import get_task
-
-        task = get_task(LEGACY_TASK)
-        metrics = {"task": task.name, "lienzo": None, "created": None, **metrics}
+        metrics = {"task": LEGACY_TASK, "lienzo": None, "created": None, **metrics}
         metrics["splits"] = [s for s in SPLITS if isinstance(metrics.get(s), dict)]
-        split = next((s for s in reversed(metrics["splits"]) if s == task.main_metric[0]), None) or \
-            (metrics["splits"][-1] if metrics["splits"] else task.main_metric[0])
-        _, key, mode = task.main_metric
+        main_split, key, mode = LEGACY_MAIN_METRIC
+        split = main_split if main_split in metrics["splits"] else (metrics["splits"] or [main_split])[-1]
         metrics["main"] = {"split": split, "metric": key, "mode": mode, "value": metrics.get(split, {}).get(key)}
     return metrics
 

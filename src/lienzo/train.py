@@ -15,10 +15,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import (Checkpoint, EarlyStopping, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint,
                                          TQDMProgressBar)
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from .config import Config, dump_config, load_config
+from .config import Config, dump_config
 from .distributed import RunDirCheck, agree_on_run_dir, is_rank_zero
 from .errors import ConfigError, RunError
 from .evaluate import check_fits, finalize_run
@@ -26,7 +25,7 @@ from .hardware import resolve_accelerator, resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
                    write_history)
 from .summary import macs_for_precision
-from .tasks import get_task
+from .tasks import get_task, load_config
 
 log = logging.getLogger("lienzo")
 
@@ -206,14 +205,6 @@ def build_task(cfg: Config, data, load_weights: bool = True) -> L.LightningModul
     return task.build_module(cfg, task.data_info(data), load_weights)
 
 
-def _has_val(data) -> bool:
-    """Whether the (set-up) data module has a validation split; one without val_dataloader has none."""
-    try:
-        return bool(data.val_dataloader())
-    except MisconfigurationException:  # Lightning's default val_dataloader: not implemented
-        return False
-
-
 def train(cfg: Config | None = None, *, resume: str | Path | None = None, overrides: list[str] = ()) -> Path:
     """Train the config's task; returns the run folder. With `resume`, continue that run from last.ckpt."""
     if resume is not None:
@@ -244,7 +235,7 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
         marker = mark_running(run_dir)
     input_shape = info.get("input_shape")
-    has_val = _has_val(data)
+    has_val = task.has_validation(data)
     trainer = build_trainer(cfg, run_dir, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
                             macs_per_image=macs_for_precision(module, input_shape) if input_shape else None)
     log.info("training %s (%s) on %s (%s), run folder %s", cfg.task, cfg.model.arch, trainer.strategy.root_device,

@@ -88,6 +88,7 @@ class ClassificationData(L.LightningDataModule):
         self.seed = seed
         self.mean, self.std = mean, std
         self.start_epoch = 0  # set when resuming, so the shuffle continues where the run stopped
+        self.test_every_epoch = False  # serve the test split beside the validation split (curves only)
         self.train_arrays = self.val_arrays = self.test_arrays = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -139,5 +140,15 @@ class ClassificationData(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_arrays, shuffle=True)
 
+    @property
+    def eval_splits(self) -> list[str]:
+        """The splits val_dataloader serves, in order (dataloader_idx 0, 1)."""
+        splits = ["val"] if self.val_arrays else []
+        if self.test_every_epoch and self.test_arrays:
+            splits.append("test")
+        return splits
+
     def val_dataloader(self):
-        return self._loader(self.val_arrays, shuffle=False, batch_size=self.eval_batch_size()) if self.val_arrays else []
+        loaders = [self._loader(getattr(self, f"{split}_arrays"), shuffle=False, batch_size=self.eval_batch_size())
+                   for split in self.eval_splits]
+        return loaders if len(loaders) > 1 else loaders[0] if loaders else []

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..config import Config, config_from_dict
 from ..errors import ConfigError, RunError
-from ..runs import checkpoint_path, saved_info
+from ..runs import read_checkpoint, saved_info
 from .pretrained import TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, load_matching, load_pretrained, load_state
 from .registry import create_model
 
@@ -67,18 +67,6 @@ def _from_run(cfg: Config, run: Path, num_classes: int, channels: int, load_weig
     adapt_head(model, num_classes)
     adapt_input(model, channels)
     return model
-
-
-def read_checkpoint(run: str | Path, which: str = "best", weights: bool = True) -> tuple[dict, Path]:
-    """A run's checkpoint as a dict (memory-mapped when only its hyper-parameters are wanted)."""
-    path = checkpoint_path(run, which)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=not weights)
-    except Exception as err:  # torch raises many types on a damaged file
-        raise RunError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    if not isinstance(checkpoint, dict) or "config" not in (checkpoint.get("hyper_parameters") or {}):
-        raise RunError(f"{path}: not a lienzo checkpoint (no saved configuration)")
-    return checkpoint, path
 
 
 def load_run_network(run: str | Path, which: str = "best", load_weights: bool = True) -> RunNetwork:

@@ -6,9 +6,11 @@ adaptation. Knows nothing of runs (lienzo.models.build does).
     net = load_pretrained("timm:convnext_tiny", "/models/convnext.safetensors")
     net.model, net.preprocess, net.class_names
 
-Architectures: lienzo's own `alexnet`, `vgg11` ... `vgg19_bn` and `resnet18` ... `resnet152`, in the layout
-of torchvision's ImageNet weights (torchvision's state dicts are renamed to lienzo's modules as they load,
-so a name is one network with or without weights), and timm's models as `timm:<name>`.
+Architectures: lienzo's own `alexnet_tv`, `vgg11` ... `vgg19_bn` and `resnet18` ... `resnet152`, in the
+layout of torchvision's ImageNet weights (torchvision's state dicts are renamed to lienzo's modules as they
+load, so a name is one network with or without weights), and timm's models as `timm:<name>`. `alexnet` is
+the lecture's layout, which torchvision's AlexNet weights do not fit: giving them to it is an error that
+names `alexnet_tv`.
 Weights: a local `.pth`/`.pt`/`.bin`/`.safetensors` file, or a torchvision weights name (`IMAGENET1K_V1`,
 `DEFAULT`) looked up in `$TORCH_HOME/hub/checkpoints/` under the file name torchvision would download.
 Nothing is ever downloaded: a missing file is an error naming the file and the folder it goes in.
@@ -39,8 +41,12 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 TIMM_PREFIX = "timm:"
 # lienzo's builders that take torchvision's ImageNet weights
-TORCHVISION_ARCHS = ("alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+TORCHVISION_ARCHS = ("alexnet_tv", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
                      "vgg19_bn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# torchvision's name where lienzo's differs (lienzo's `alexnet` is the lecture's layout, another network)
+TORCHVISION_NAMES = {"alexnet_tv": "alexnet"}
+# lienzo names whose torchvision namesake is another layout → the lienzo name of that layout
+NAMESAKES = {"alexnet": "alexnet_tv"}
 WEIGHTS_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 
 
@@ -133,8 +139,9 @@ def is_weights_file(weights: str) -> bool:
 
 def torchvision_weights(arch: str, weights_name: str):
     """torchvision's weights entry (file name, transforms, categories) for a lienzo architecture name."""
+    refuse_namesake(arch, f"model.weights {weights_name}")
     try:
-        enum = torchvision.models.get_model_weights(arch)
+        enum = torchvision.models.get_model_weights(TORCHVISION_NAMES.get(arch, arch))
     except (ValueError, KeyError):
         raise ConfigError(f"model.weights: torchvision has no weights for '{arch}'") from None
     if weights_name not in enum.__members__:
@@ -194,7 +201,7 @@ def to_lienzo_names(arch: str, model: nn.Module, state: dict) -> dict:
     if arch not in TORCHVISION_ARCHS or set(state) <= set(own):
         return state
     with torch.device("meta"):  # only the module names and order: nothing is allocated
-        reference = torchvision.models.get_model(arch, weights=None)
+        reference = torchvision.models.get_model(TORCHVISION_NAMES.get(arch, arch), weights=None)
     if not set(state) <= set(reference.state_dict()):
         return state  # not torchvision's layout either: load_state names what does not fit
     theirs, ours = _parametrised(reference), _parametrised(model)
@@ -206,6 +213,28 @@ def to_lienzo_names(arch: str, model: nn.Module, state: dict) -> dict:
         module, _, leaf = key.rpartition(".")
         renamed[f"{prefixes.get(module, module)}.{leaf}"] = value
     return renamed
+
+
+def refuse_namesake(arch: str, weights: str) -> None:
+    """torchvision's weights for a lienzo name whose torchvision namesake is another layout (`alexnet`):
+    an error that names the lienzo name of torchvision's layout."""
+    if arch in NAMESAKES:
+        raise ConfigError(f"{weights}: torchvision's AlexNet weights do not fit {arch} (the lecture's layout, "
+                          f"96-256-384-384-256 filters): use {NAMESAKES[arch]} (torchvision's layout, "
+                          "64-192-384-256-256 filters), e.g. model.arch=" + NAMESAKES[arch])
+
+
+def holds_namesake(arch: str, state: dict) -> bool:
+    """Whether a state dict (torchvision's names or lienzo's) is the torchvision-layout namesake's of `arch`:
+    every tensor but the first convolution's and the classifier's (they follow channels and classes)."""
+    if arch not in NAMESAKES:
+        return False
+    with torch.device("meta"):
+        other = create_model(NAMESAKES[arch], num_classes=1000, in_chans=3, input_size=(224, 224))
+    state = to_lienzo_names(NAMESAKES[arch], other, state)
+    varying = (f"{_first_conv(other)[0]}.", f"{classifier_name(other)}.")
+    body = {k: v for k, v in other.state_dict().items() if not k.startswith(varying)}
+    return all(k in state and tuple(state[k].shape) == tuple(v.shape) for k, v in body.items())
 
 
 def _first(keys: list[str]) -> str:
@@ -231,10 +260,13 @@ def load_state(model: nn.Module, state: dict, source: str, arch: str | None = No
     model.load_state_dict(state, strict=False)  # strict in effect: checked above, old files lack num_batches_tracked
 
 
-def load_matching(model: nn.Module, path: str) -> list[str]:
+def load_matching(model: nn.Module, path: str, arch: str | None = None) -> list[str]:
     """Load the tensors of a weights file whose names and shapes fit the model (e.g. all but a head for
-    another class count); an error when nothing fits. Returns the names left at their initial values."""
+    another class count); an error when nothing fits, or when they are the weights of `arch`'s
+    torchvision namesake (see refuse_namesake). Returns the names left at their initial values."""
     state = read_state_dict(Path(path).expanduser())
+    if arch and holds_namesake(arch, state):
+        refuse_namesake(arch, path)
     own = model.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fitting:
@@ -336,11 +368,6 @@ def adapt(net: Pretrained, num_classes: int | None, in_chans: int | None, label:
 
 # -- networks ----------------------------------------------------------------------------------------
 
-def imagenet_layout(arch: str) -> dict:
-    """The builder arguments that give the layout of torchvision's ImageNet weights."""
-    return {"variant": "torchvision" if arch == "alexnet" else "imagenet"}
-
-
 def timm_model(arch: str) -> tuple[nn.Module, Preprocess]:
     """A timm model by name, randomly initialised (weights come from a local file), and its preprocessing
     from timm's own configuration of it (mean/std, input size, crop fraction, interpolation)."""
@@ -364,10 +391,11 @@ def timm_model(arch: str) -> tuple[nn.Module, Preprocess]:
 def _network(arch: str, dropout: float | None) -> tuple[nn.Module, Preprocess]:
     if arch.startswith(TIMM_PREFIX):
         return timm_model(arch)
-    if arch in TORCHVISION_ARCHS:
+    if arch in TORCHVISION_ARCHS:  # in the layout of torchvision's ImageNet weights
         model = create_model(arch, num_classes=1000, in_chans=3, input_size=(224, 224), dropout=dropout,
-                             **imagenet_layout(arch))
+                             variant="imagenet")
         return model, Preprocess(IMAGENET_MEAN, IMAGENET_STD)
+    refuse_namesake(arch, f"pretrained {arch}")
     raise ConfigError(f"'{arch}' has no pretrained weights lienzo can load{did_you_mean(arch, TORCHVISION_ARCHS)}; "
                       f"known: {', '.join(TORCHVISION_ARCHS)}, timm:<name> (with timm installed)")
 

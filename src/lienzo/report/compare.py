@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import RunError
 from ..runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
-from .html import page, table
+from .layout import page, table
 from .plots import curve_groups, plt
 
 

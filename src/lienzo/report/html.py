@@ -11,24 +11,7 @@ from ..config import dump_config
 from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, atomic_write_text, history_columns, read_history, read_metrics
 from ..tasks import get_task
 from . import plots
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
-h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem} th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:right}
-th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
-img{max-width:100%;border:1px solid #eee;margin:.3rem 0} pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.85rem}
-.cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;min-width:9rem}
-.card b{font-size:1.5rem;display:block}
-"""
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """An HTML table; cells are inserted as given (escape text before)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
+from .layout import page, table
 
 def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -36,15 +19,6 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
-
-
-def page(title: str, body: list[str]) -> str:
-    """A whole static page around the given HTML parts."""
-    return "\n".join([
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>lienzo · {html.escape(title)}</title><style>{STYLE}</style></head><body>",
-        *body, "</body></html>",
-    ])
 
 
 def write_report(run_dir: Path, cfg, metrics: dict, history: list[dict], data=None, extras: dict | None = None) -> Path:
@@ -89,7 +63,7 @@ def _section_html(title: str, body: str) -> str:
 
 def refresh_report(run_dir: str | Path) -> Path:
     """Write a run's report.html again from what its folder holds (after plots were added to it)."""
-    from ..config import load_config
+    from ..tasks import load_config
 
     run_dir = Path(run_dir)
     history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []

@@ -15,11 +15,14 @@ the run folder and the report page only talk to this interface.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
+from .. import config as _config
 from ..errors import ConfigError, did_you_mean
 
-# Built-in tasks are imported on first use, so that parsing a config or `lienzo --help` stays light.
-_BUILTIN = {"classify": "lienzo.tasks.classify"}
+# Built-in tasks ("module:class") are imported and registered on first use, so that parsing a config or
+# `lienzo --help` stays light, and their modules need not import this registry (no import cycle).
+_BUILTIN = {"classify": "lienzo.tasks.classify:Classify"}
 _TASKS: dict[str, type] = {}
 
 
@@ -46,8 +49,28 @@ def list_tasks() -> list[str]:
 def get_task(name: str):
     """An instance of the task registered as `name` (a built-in task is imported on first use)."""
     if name not in _TASKS and name in _BUILTIN:
-        importlib.import_module(_BUILTIN[name])
+        module, cls = _BUILTIN[name].split(":")
+        register_task(getattr(importlib.import_module(module), cls))
     if name not in _TASKS:
         raise ConfigError(f"task: unknown task '{name}'{did_you_mean(name, list_tasks())}; "
                           f"known: {', '.join(list_tasks())}")
     return _TASKS[name]()
+
+
+def task_sections(name: str) -> dict[str, type]:
+    """The config sections of the task registered as `name` (the config parser's `sections_for`)."""
+    return dict(get_task(name).config_sections)
+
+
+def config_from_dict(values: dict | None, overrides: list[str] = ()) -> "_config.Config":
+    """`lienzo.config.config_from_dict` for any registered task: its sections parsed, its checks run."""
+    cfg = _config.config_from_dict(values, overrides, task_sections)
+    get_task(cfg.task).validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> "_config.Config":
+    """A YAML config (or the defaults) with key=value overrides, for the task it names (`task:`)."""
+    cfg = _config.load_config(path, overrides, task_sections)
+    get_task(cfg.task).validate(cfg)
+    return cfg

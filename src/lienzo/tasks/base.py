@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+
 
 @dataclass
 class ReportSection:
@@ -62,10 +64,6 @@ class Task:
         from its training data (normalisation statistics, vocabulary), so evaluation reuses it."""
         raise NotImplementedError
 
-    def legacy_info(self, hparams: dict) -> dict:
-        """`info` of a checkpoint written before checkpoints had one (only tasks that predate it)."""
-        return {}
-
     def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
         """A checkpoint's state_dict in today's names (networks whose module names changed since)."""
         return state
@@ -78,6 +76,13 @@ class Task:
         """The LightningModule for this config; with load_weights=False, no pretrained weights are read
         (the checkpoint's state_dict is loaded over it)."""
         raise NotImplementedError
+
+    def has_validation(self, data) -> bool:
+        """Whether the (set-up) data module has a validation split to watch."""
+        try:
+            return bool(data.val_dataloader())
+        except MisconfigurationException:  # Lightning's default val_dataloader: not implemented
+            return False
 
     def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
         """The logged metric best.ckpt (and early stopping) watch, and whether lower or higher is better."""

@@ -27,14 +27,13 @@ from ..data.transforms import BatchAugment, Normalizer
 from ..errors import ConfigError, DataError
 from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from ..metrics.classification import classification_metrics
-from ..report.html import table as _table
+from ..report.layout import table as _table
 from ..models.build import build_model
 from ..models.pretrained import to_lienzo_names
 from ..optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
 from ..summary import macs_for_precision
 from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
 from ..transfer.finetune import param_groups as finetune_param_groups
-from . import register_task
 from .base import Report, ReportSection, Task
 
 log = logging.getLogger("lienzo")
@@ -61,7 +60,7 @@ class ClassifyModule(L.LightningModule):
         num_classes = len(info["class_names"])
         # Running metrics stay on the device and reduce across processes under DDP when computed.
         # nan_strategy="disable": no per-step isnan check (a host sync on every batch).
-        for split in ("train", "val"):
+        for split in ("train", "val", "test"):
             setattr(self, f"{split}_loss_metric", MeanMetric(nan_strategy="disable"))
             setattr(self, f"{split}_top1_metric",
                     MulticlassAccuracy(num_classes, top_k=1, average="micro", validate_args=False))
@@ -106,7 +105,8 @@ class ClassifyModule(L.LightningModule):
                 values[f"{split}_{name}"] = metric.compute()
             metric.reset()
         for name, value in values.items():
-            self.log(name, value, prog_bar=name in ("train_loss", "val_loss", "val_top1"), sync_dist=False)
+            self.log(name, value, prog_bar=name in ("train_loss", "val_loss", "val_top1"), sync_dist=False,
+                     add_dataloader_idx=False)
         return values
 
     # -- steps ---------------------------------------------------------------------------------
@@ -124,10 +124,11 @@ class ClassifyModule(L.LightningModule):
             self.lr_schedulers().step()
         self._update("train", logits, y, loss)
 
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y = batch
         logits = self.model(x)
-        self._update("val", logits, y, F.cross_entropy(logits, y))
+        split = self.trainer.datamodule.eval_splits[dataloader_idx]
+        self._update(split, logits, y, F.cross_entropy(logits, y))
 
     # -- epochs --------------------------------------------------------------------------------
     def _start_epoch(self) -> None:
@@ -149,10 +150,11 @@ class ClassifyModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            self.val_loss_metric.reset()
-            self.val_top1_metric.reset()
+            for metric in (self.val_loss_metric, self.val_top1_metric, self.test_loss_metric, self.test_top1_metric):
+                metric.reset()
             return
         values = self._log_epoch("val")
+        self._log_epoch("test")  # only when test_every_epoch served it
         if self._schedule_interval == "plateau" and "val_loss" in values:
             self.lr_schedulers().step(values["val_loss"].item())
 
@@ -234,26 +236,48 @@ class _Attr(dict):
 
 # -- inference -----------------------------------------------------------------------------------
 
+SHIFT_WEIGHT = 0.5  # each translated view counts half as much as the centred one (as airbench)
+
+
+def shift_images(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Images moved by (dy, dx) pixels, the uncovered border filled with 0 (before normalisation)."""
+    h, w = images.shape[2:]
+    padded = torch.nn.functional.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)))
+    top, left = abs(dy) - dy, abs(dx) - dx
+    return padded[:, :, top : top + h, left : left + w]
+
+
 @torch.no_grad()
 def predict_logits(model, images: torch.Tensor, mean, std, *, precision: str = "auto", accelerator: str = "auto",
-                   batch_size: int = 512, tta: bool = False, channels_last: bool = True) -> torch.Tensor:
-    """Logits (float32, on the CPU) for uint8 N×C×H×W images, in batches, in the run's precision."""
+                   batch_size: int = 512, tta: bool = False, tta_shift: int = 0,
+                   channels_last: bool = True) -> torch.Tensor:
+    """Logits (float32, on the CPU) for uint8 N×C×H×W images, in batches, in the run's precision.
+
+    tta: average with the mirror image; tta_shift: also with the images moved by that many pixels
+    up, down, left and right (each at half weight), the test-time augmentation of airbench."""
     device = torch.device("cuda" if resolve_accelerator(accelerator) == "gpu" else "cpu")
     dtype = autocast_dtype(resolve_precision(precision, accelerator, macs_for_precision(model, images.shape[1:])))
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     normalizer = Normalizer(mean, std)
+    views = [((0, 0), 1.0)] + [((dy, dx), SHIFT_WEIGHT) for dy, dx in
+                                ((tta_shift, 0), (-tta_shift, 0), (0, tta_shift), (0, -tta_shift)) if tta_shift]
+    total = sum(weight for _, weight in views)
     outputs = []
     for start in range(0, len(images), batch_size):
-        x = normalizer(images[start : start + batch_size].to(device))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        context = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-        with context:
-            logits = model(x).float()
-            if tta:  # average with the mirror image: cheap, and worth a few tenths of a percent
-                logits = (logits + model(x.flip(3)).float()) / 2
+        batch = images[start : start + batch_size].to(device)
+        logits = 0.0
+        for (dy, dx), weight in views:
+            x = normalizer(shift_images(batch, dy, dx) if (dy or dx) else batch)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            context = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+            with context:
+                view = model(x).float()
+                if tta:  # average with the mirror image: cheap, and worth a few tenths of a percent
+                    view = (view + model(x.flip(3)).float()) / 2
+            logits = logits + weight / total * view
         outputs.append(logits.cpu())
     return torch.cat(outputs) if outputs else torch.empty(0, 0)
 
@@ -263,7 +287,7 @@ def run_logits(loaded, images: torch.Tensor, cfg=None) -> torch.Tensor:
     cfg = cfg or loaded.config
     return predict_logits(loaded.model, images, loaded.info["mean"], loaded.info["std"],
                           precision=cfg.trainer.precision, accelerator=cfg.trainer.accelerator,
-                          tta=cfg.trainer.tta, channels_last=cfg.trainer.channels_last)
+                          tta=cfg.trainer.tta, tta_shift=cfg.trainer.tta_shift, channels_last=cfg.trainer.channels_last)
 
 
 def evaluate_arrays(loaded, arrays, cfg=None) -> dict:
@@ -285,7 +309,6 @@ def evaluate_arrays(loaded, arrays, cfg=None) -> dict:
 
 # -- the task ------------------------------------------------------------------------------------
 
-@register_task
 class Classify(Task):
     """Train a classifier from scratch or from pretrained weights; top-1/top-5/per-class evaluation."""
 
@@ -299,10 +322,9 @@ class Classify(Task):
 
     def data_module(self, cfg, info: dict | None = None) -> ClassificationData:
         info = info or {}
-        return ClassificationData(cfg.data, cfg.run.seed, info.get("mean"), info.get("std"))
-
-    def legacy_info(self, hparams: dict) -> dict:
-        return {k: hparams[k] for k in INFO_KEYS if k in hparams}
+        data = ClassificationData(cfg.data, cfg.run.seed, info.get("mean"), info.get("std"))
+        data.test_every_epoch = cfg.trainer.test_every_epoch
+        return data
 
     def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
         # Runs fine-tuned from torchvision weights before lienzo built those networks itself hold
@@ -324,6 +346,9 @@ class Classify(Task):
         if cfg.finetune.groups and load_weights:
             prepare(model, parse_groups(cfg.finetune.groups), cfg.run.seed)
         return ClassifyModule(model, cfg.to_dict(), info)
+
+    def has_validation(self, data) -> bool:
+        return bool(data.val_arrays)
 
     def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
         if has_val:

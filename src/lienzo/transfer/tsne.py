@@ -47,7 +47,7 @@ def tsne(features_path: str | Path, out: str | Path | None = None, split: str = 
     title = f"t-SNE of {data.attrs.get('backbone', '?')} {data.attrs.get('layer', '?')} features ({split}, {len(index)} images)"
     path = plot_embedding(points, data.labels[index], data.class_names, out, title)
     if run is not None and (run / "metrics.json").is_file():
-        from ..report import refresh_report
+        from ..report.html import refresh_report
 
         refresh_report(run)
     return path
