@@ -1,6 +1,7 @@
-"""Bad input: exit code 2 and one clear line, no traceback."""
+"""The verbs: bad input is exit code 2 and one clear line, no traceback; what they print, and how."""
 
 import json
+import os
 import subprocess
 import sys
 import types
@@ -118,9 +119,13 @@ def test_results_print_the_headline_numbers_first(capsys, monkeypatch, tmp_path)
     fake.evaluate = lambda run, overrides, split: (result, tmp_path / "e.json")
     monkeypatch.setitem(sys.modules, "lienzo.evaluate", fake)
     code, out, _ = run_cli(capsys, "evaluate", str(tmp_path))
-    ce = result["cross_entropy"]
-    assert code == 0 and out == f"test: top-1 50.00%  top-5 100.00%  cross-entropy {ce:.4f}  (4 images) -> " \
-                                 f"{tmp_path / 'e.json'}\n"
+    line = f"top-1 50.00%  top-5 100.00%  cross-entropy {result['cross_entropy']:.4f}  (4 images)"
+    assert code == 0 and out == f"test: {line} -> {tmp_path / 'e.json'}\n"
+    fake = types.ModuleType("lienzo.transfer.svm")
+    fake.evaluate_svm = lambda model, features, split: (result, tmp_path / "s.json")
+    monkeypatch.setitem(sys.modules, "lienzo.transfer.svm", fake)
+    code, out, _ = run_cli(capsys, "svm", "evaluate", "m", "f.h5", "--split", "val")
+    assert code == 0 and out == f"val: {line} -> {tmp_path / 's.json'}\n"
     # top-k by k, other floats and other integers each in the dict's order; seconds and nested values left out
     other = {"count": 7, "epochs": 3, "top5": 0.5, "fid": 12.25, "seconds": 9.0, "top10": 1.0, "top1": 0.25,
              "cross_entropy": 1.5, "per_class": {"a": {"top1": 1.0}}}
@@ -136,11 +141,13 @@ def test_train_prints_each_lightning_line_once_and_no_tips(tmp_path):
         [sys.executable, "-m", "lienzo", "train", str(repo / "configs" / "fashion_basenet.yaml"), "data.name=idx",
          f"data.root={root}", "trainer.max_epochs=1", f"run.dir={tmp_path}", "run.name=r", "trainer.progress=false"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path))})
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
-    assert [line for line in lines if lines.count(line) > 1] == [], done.stderr
-    assert len([line for line in lines if line.startswith("INFO: GPU available: ")]) == 1, done.stderr
-    assert lines.count("INFO: `Trainer.fit` stopped: `max_epochs=1` reached.") == 1, done.stderr
-    assert not [line for line in lines if "Tip" in line or "litlogger" in line], done.stderr
-    assert lines[0].startswith("data idx: 27 train, 3 val, 9 test")
+    said = [line.removeprefix("INFO: ") for line in lines]  # Lightning's own handler writes "INFO: " first
+    assert [line for line in said if said.count(line) > 1] == [], done.stderr
+    assert len([line for line in said if line.startswith("GPU available: ")]) == 1, done.stderr
+    assert said.count("`Trainer.fit` stopped: `max_epochs=1` reached.") == 1, done.stderr
+    assert not [line for line in said if "Tip" in line or "litlogger" in line], done.stderr
+    assert lines == said  # Lightning's lines read like lienzo's
+    assert len([line for line in lines if line.startswith("data idx: 27 train, 3 val, 9 test")]) == 1, done.stderr

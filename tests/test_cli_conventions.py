@@ -284,21 +284,41 @@ def test_resume_with_an_override_trains_on(capsys, tmp_path):
 
 # ---- 7. threads ---------------------------------------------------------------------------------------
 
-THREADED = {  # verb -> (module, function the CLI calls, what that function returns, takes key=value)
-    ("evaluate", "run"): ("lienzo.evaluate", "evaluate", ({"top1": 1.0}, "e.json"), True),
-    ("predict", "run", "a.png"): ("lienzo.predict", "predict", [], False),
-    ("features", "extract", "vgg19", "--out", "f.h5"): ("lienzo.transfer.features", "extract_features", "f.h5", True),
-    ("svm", "fit", "f.h5"): ("lienzo.transfer.svm", "fit_svm", None, False),
-    ("svm", "evaluate", "m", "f.h5"): ("lienzo.transfer.svm", "evaluate_svm", ({"top1": 1.0}, "s.json"), False),
-    ("tsne", "f.h5"): ("lienzo.transfer.tsne", "tsne", "t.png", False),
-    ("curate", "score", "run", "folder", "--out", "s.csv"): ("lienzo.curate", "score", {}, False),
-    ("bench", "train", "basenet"): ("lienzo.bench", "bench_train", {}, True),
+RUN = "RUN"  # stands for a run folder that the test makes
+THREADED = {  # verb -> (module, function the CLI calls, what that function returns, other ways to set threads)
+    ("evaluate", RUN): ("lienzo.evaluate", "evaluate", ({"top1": 1.0}, "e.json"), ("key=value", "run config")),
+    ("predict", RUN, "a.png"): ("lienzo.predict", "predict", [], ("run config",)),
+    ("features", "extract", "vgg19", "--out", "f.h5"): ("lienzo.transfer.features", "extract_features", "f.h5",
+                                                        ("key=value", "--config")),
+    ("svm", "fit", "f.h5"): ("lienzo.transfer.svm", "fit_svm", None, ()),
+    ("svm", "evaluate", "m", "f.h5"): ("lienzo.transfer.svm", "evaluate_svm", ({"top1": 1.0}, "s.json"), ()),
+    ("tsne", "f.h5"): ("lienzo.transfer.tsne", "tsne", "t.png", ()),
+    ("curate", "score", RUN, "folder", "--out", "s.csv"): ("lienzo.curate", "score", {}, ("run config",)),
+    ("bench", "train", "basenet"): ("lienzo.bench", "bench_train", {}, ("key=value",)),
 }
+
+
+def _setting_threads(way: str, argv: list[str], threads: int, run: Path) -> list[str]:
+    """The command line that asks for `threads` CPU threads in `way` (writing the file that way needs)."""
+    config = f"trainer:\n  threads: {threads}\n"
+    if way == "--threads":
+        return [*argv, "--threads", str(threads)]
+    if way == "key=value":
+        return [*argv, f"trainer.threads={threads}"]
+    if way == "run config":
+        (run / "config.yaml").write_text(config)
+        return argv
+    assert way == "--config", way
+    (run.parent / "features.yaml").write_text(config)
+    return [*argv, "--config", str(run.parent / "features.yaml")]
 
 
 @pytest.mark.parametrize("verb", list(THREADED), ids=lambda v: " ".join(v[:2]))
 def test_threads_apply_to_every_verb_that_computes(capsys, monkeypatch, tmp_path, verb):
-    module, function, returned, takes_overrides = THREADED[verb]
+    module, function, returned, other_ways = THREADED[verb]
+    run = tmp_path / "run"
+    run.mkdir()
+    argv = [str(run) if word == RUN else word for word in verb]
     seen = []
     (tmp_path / "params.json").write_text(json.dumps({"best_params": {}, "cv_score": 1.0, "folds": 2}))
 
@@ -308,14 +328,13 @@ def test_threads_apply_to_every_verb_that_computes(capsys, monkeypatch, tmp_path
 
     fake_module(monkeypatch, module, **{function: spy, "format_bench": lambda r: ""})
     before = torch.get_num_threads()
-    want = before + 1
-    assert main([*verb, "--threads", str(want)]) == 0
-    if takes_overrides:
-        assert main([*verb, f"trainer.threads={want}"]) == 0
-    else:
-        seen.append(want)
-    assert main(list(verb)) == 0
-    assert seen == [want, want, before] and torch.get_num_threads() == before
+    ways = ("--threads", *other_ways)
+    wanted = [before + 1 + i for i in range(len(ways))]  # a different count each way, so none passes by another's
+    for way, threads in zip(ways, wanted):
+        assert main(_setting_threads(way, argv, threads, run)) == 0, way
+        (run / "config.yaml").unlink(missing_ok=True)
+    assert main(argv) == 0
+    assert seen == [*wanted, before] and torch.get_num_threads() == before
 
 
 def test_threads_come_from_the_runs_config(monkeypatch, tmp_path):

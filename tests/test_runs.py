@@ -147,8 +147,18 @@ def test_runs_lists_states_and_sorts(finished, tmp_path):
     assert (done["task"], done["arch"], done["data"], done["epochs"], done["max_epochs"]) == ("classify", "basenet", "fashion_mnist", 2, 2)
     assert done["metric"] == "test top1" and done["main"] == read_metrics(finished / "metrics.json")["test"]["top1"]
     assert runs["killed"]["main"] is None
-    assert [r["name"] for r in list_runs(base, sort="main")][0] == "done"
-    assert [r["name"] for r in list_runs(base, sort="name")] == ["alive", "done", "killed"]
+    assert runs["done"]["created"] == (finished / ".created").read_text() and runs["done"]["created"].endswith("+00:00")
+    # sort=main follows each metric's direction: best first, runs without a value last
+    for name, metric, value, mode in (("worse", "top1", 0.2, "max"), ("better", "top1", 0.9, "max"),
+                                      ("lowloss", "mse", 0.1, "min"), ("highloss", "mse", 0.5, "min")):
+        other = shutil.copytree(finished, base / name)
+        metrics = json.loads((other / "metrics.json").read_text())
+        metrics["main"].update(metric=metric, value=value, mode=mode)
+        write_json(other / "metrics.json", metrics)
+    ranked = [r["name"] for r in list_runs(base, sort="main")]
+    assert ranked.index("better") < ranked.index("worse") and ranked.index("lowloss") < ranked.index("highloss")
+    assert set(ranked[-2:]) == {"killed", "alive"}
+    assert [r["name"] for r in list_runs(base, sort="name")] == ["alive", "better", "done", "highloss", "killed", "lowloss", "worse"]
     with pytest.raises(RunError, match="cannot sort runs by 'size'"):
         list_runs(base, sort="size")
 
@@ -162,13 +172,29 @@ def test_compare_page_has_table_and_inline_curves(finished, data_root, tmp_path)
         compare_runs([finished], tmp_path / "x.html")
 
 
-def test_written_files_follow_the_umask(tmp_path):
-    # the mode is taken at import; this checks the common 022 umask gives 0644, not mkstemp's 0600
-    atomic_write_text(tmp_path / "f.txt", "x")
-    mode = stat.S_IMODE((tmp_path / "f.txt").stat().st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert mode == 0o666 & ~umask
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_written_files_follow_the_umask(tmp_path, umask, mode):
+    # in a fresh process, as a user's shell would start it (the mode is read from the umask at import)
+    import subprocess
+    import sys
+
+    code = (f"import os; os.umask({umask}); from lienzo.runs import atomic_write_text; "
+            f"atomic_write_text({str(tmp_path / 'f.txt')!r}, 'x')")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == mode
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(data_root, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="lienzo"), pytest.raises(Exception):
+        train(_cfg(data_root, tmp_path, "bad", "trainer.precision=16", "trainer.accelerator=cpu"))
+    assert not (tmp_path / "bad").exists() and "stopped before its first checkpoint" in caplog.text
+    assert list_runs(tmp_path) == []
+
+
+def test_a_resumed_finished_run_is_running_while_it_trains(finished, tmp_path):
+    run = shutil.copytree(finished, tmp_path / "again")
+    atomic_write_text(run / RUNNING_FILE, json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    assert list_runs(tmp_path)[0]["state"] == "running"
 
 
 @pytest.mark.parametrize("kind", ["tensorboard", "mlflow"])

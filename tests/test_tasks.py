@@ -116,7 +116,7 @@ class Autoencode(Task):
     def report(self, run_dir, cfg, metrics, history, data=None, extras=None):
         rows = "".join(f"<tr><td>{s}</td><td>{metrics[s]['mse']:.5f}</td></tr>" for s in metrics["splits"])
         return Report(subtitle="toy autoencoder", cards=[("test mse", f"{metrics['test']['mse']:.4f}")],
-                      sections=[ReportSection("Reconstruction error", html=f"<table>{rows}</table>")])
+                      headline=ReportSection("Reconstruction error", html=f"<table>{rows}</table>"))
 
 
 @pytest.fixture
@@ -186,6 +186,7 @@ def test_toy_task_trains_resumes_evaluates_reports(toy_task, fashion_root, tmp_p
     # the report page has the task's section and a curve of what it logged
     page = (run / "report.html").read_text()
     assert "Reconstruction error" in page and "toy autoencoder" in page and "val_mse" in page
+    assert page.index("Reconstruction error") < page.index("Training curves") < page.index("History")
     assert (run / "plots" / "curves.png").stat().st_size > 5000
 
     # resume: one epoch, then continue to two, equals the straight two-epoch run
@@ -201,4 +202,5 @@ def test_toy_task_trains_resumes_evaluates_reports(toy_task, fashion_root, tmp_p
     listed = {r["name"]: r for r in list_runs(tmp_path)}
     assert listed["toy"]["task"] == toy_task and listed["toy"]["state"] == "finished"
     assert listed["toy"]["main"] == pytest.approx(metrics["test"]["mse"])
-    assert json.loads(json.dumps(listed["toy"]))  # JSON-able for --json
+    assert json.loads(json.dumps(listed["toy"])) == listed["toy"]  # JSON-able for --json, nothing lost
+    assert listed["toy"]["arch"] is None  # the toy says no architecture; model.arch's default is not it

@@ -393,6 +393,14 @@ def format_results(result: dict) -> str:
     return "  ".join(_result_format(key, value).format(value) for key, value in numbers)
 
 
+def _print_result(args: argparse.Namespace, value, format_text) -> None:
+    """`value` as one line of JSON with --json, else as `format_text(value)` reads it."""
+    if args.json:
+        print_json(value)
+    else:
+        print(format_text(value))
+
+
 def _print_evaluation(args: argparse.Namespace, result: dict, path) -> None:
     """An evaluation's results (`evaluate`, `svm evaluate`): one line of JSON, or the split's headline numbers."""
     if args.json:
@@ -562,21 +570,14 @@ def _models(args) -> int:
         from .summary import models_table
 
         rows = models_table(args.pattern, args.kind)
-    if args.json:
-        print_json(rows)
-    else:
-        print(format_models_table(rows))
+    _print_result(args, rows, format_models_table)
     return EXIT_OK
 
 
 def _summary(args) -> int:
     from .summary import format_summary, summary
 
-    info = summary(args.arch, args.input, args.num_classes)
-    if args.json:
-        print_json(info)
-    else:
-        print(format_summary(info))
+    _print_result(args, summary(args.arch, args.input, args.num_classes), format_summary)
     return EXIT_OK
 
 
@@ -585,10 +586,7 @@ def _bench(args) -> int:
 
     result = bench_train(args.arch, args.batch_size, args.input, args.precision, args.steps, args.warmup,
                          overrides=args.overrides)
-    if args.json:
-        print_json(result)
-    else:
-        print(format_bench(result))
+    _print_result(args, result, format_bench)
     return EXIT_OK
 
 
@@ -703,8 +701,6 @@ def _study(args) -> int:
     return EXIT_OK
 
 
-# ---- entry point ----------------------------------------------------------------------------------------
-
 def _runs(args) -> int:
     from .runs import list_runs, unique_path
 
@@ -720,11 +716,7 @@ def _runs(args) -> int:
         return EXIT_OK
     if len(args.paths) > 1:
         raise ConfigError(f"runs takes one folder (or `compare RUN RUN ...`), got {len(args.paths)}")
-    runs = list_runs(args.paths[0] if args.paths else "runs", sort=args.sort)
-    if args.json:
-        print_json(runs)
-        return EXIT_OK
-    print(format_runs(runs))
+    _print_result(args, list_runs(args.paths[0] if args.paths else "runs", sort=args.sort), format_runs)
     return EXIT_OK
 
 
@@ -740,9 +732,22 @@ def format_runs(runs: list[dict]) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows])
 
 
-# The loggers that Lightning's rank_zero_info/rank_zero_warn write to (the last package imported names it).
-LIGHTNING_MESSAGE_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                             "pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero")
+# ---- entry point ----------------------------------------------------------------------------------------
+
+# Lightning's package loggers (standalone and inside `lightning`); everything Lightning says goes through them.
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a message comes (pytest's capture, a notebook's stream), not as it
+    was when the handler was made: main() may run many times in one process."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
 
 
 def _not_a_tip(record: logging.LogRecord) -> bool:
@@ -750,14 +755,20 @@ def _not_a_tip(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("💡")
 
 
+_LIGHTNING_HANDLER = _CurrentStderr()
+_LIGHTNING_HANDLER.addFilter(_not_a_tip)
+
+
 def _quiet_frameworks(debug: bool) -> None:
-    """One line per message on stderr: ours plain, Lightning's once (its "INFO: ..." lines), no tips or noise."""
+    """One line per message on stderr: lienzo's and Lightning's once each, plain, without tips or noise."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", stream=sys.stderr)
-    # `import lightning` adds its own handler to the "lightning" logger (and sets its levels, so setting them
-    # here would not last); records passed on to ours as well printed every Lightning line twice.
-    logging.getLogger("lightning").propagate = False
-    for name in LIGHTNING_MESSAGE_LOGGERS:
-        logging.getLogger(name).addFilter(_not_a_tip)  # a logger's filters survive the import; one add per filter
+    # `import lightning` hangs its own "INFO: ..." handler on the "lightning" logger; Lightning's records reached
+    # that one and, passed on, ours too: every line twice. Stopping them one level below gives them one handler.
+    # (Lightning sets these loggers' levels at import, so a level set here would not last: its INFO lines show.)
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [_LIGHTNING_HANDLER]  # also replaces one Lightning made if imported before any root handler
+        logger.propagate = False
     if not debug:
         warnings.filterwarnings("ignore", module=r"lightning.*")
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")

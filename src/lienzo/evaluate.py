@@ -28,8 +28,7 @@ class LoadedRun:
     run's config and the data facts (`info`) its networks depend on.
 
     `loaded.model` is the module's `model` network (classifiers, backbones); `loaded.networks` holds
-    all of them by name (a GAN's generator and critic); info entries read as attributes too
-    (`loaded.class_names`)."""
+    all of them by name (a GAN's generator and critic); the entries of `info` read as attributes too."""
 
     def __init__(self, module: nn.Module, config: Config, info: dict, path: Path):
         self.module, self.config, self.info, self.path = module, config, dict(info), path

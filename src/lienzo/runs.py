@@ -24,6 +24,7 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 RUNNING_FILE = ".running"
+CREATED_FILE = ".created"
 SPLITS = ("train", "val", "test")
 
 
@@ -122,12 +123,17 @@ def new_run_dir(base: str | Path, name: str) -> Path:
                 candidate = base / f"{name}-{n}"
         if n > 1:
             log.warning("run folder %s exists; this run goes to %s", base / name, candidate)
-        probe = candidate / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as err:
         raise RunError(f"cannot create a run folder in {base}: {err.strerror or err}") from None
+    stamp_created(candidate)  # also proves the folder writable: an error names it
     return candidate
+
+
+def stamp_created(run_dir: Path) -> None:
+    """<run>/.created: when the run began (UTC), written once."""
+    from datetime import datetime, timezone
+
+    atomic_write_text(Path(run_dir) / CREATED_FILE, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def unique_path(folder: str | Path, stem: str, suffix: str = ".json") -> Path:
@@ -230,32 +236,31 @@ def mark_running(run_dir: Path) -> Path:
 
 
 def run_state(run_dir: Path) -> str:
-    """finished (metrics.json written), running (its process is alive) or interrupted."""
+    """running (its process is alive: a resumed finished run too), finished (metrics.json written) or
+    interrupted."""
     import socket
 
-    if (run_dir / METRICS_FILE).is_file():
-        return "finished"
     marker = run_dir / RUNNING_FILE
     try:
         owner = json.loads(marker.read_text())
     except (OSError, ValueError):
-        return "interrupted"
-    if owner.get("host") != socket.gethostname():
-        return "running"  # another machine's process: it cannot be checked from here
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
-        return "interrupted"
-    except (PermissionError, KeyError, ValueError, TypeError):
-        pass
-    return "running"
+        owner = None
+    if owner is not None:
+        if owner.get("host") != socket.gethostname():
+            return "running"  # another machine's process: it cannot be checked from here
+        try:
+            os.kill(int(owner["pid"]), 0)
+            return "running"
+        except ProcessLookupError:
+            pass
+        except (PermissionError, KeyError, ValueError, TypeError):
+            return "running"
+    return "finished" if (run_dir / METRICS_FILE).is_file() else "interrupted"
 
 
 def describe_run(run_dir: Path) -> dict:
     """One run folder as a flat dict (what `lienzo runs` prints), read from its files without importing
     its task: name, task, arch, data, epochs, main metric, seconds, state, created."""
-    import datetime
-
     import yaml
 
     run_dir = Path(run_dir)
@@ -267,12 +272,13 @@ def describe_run(run_dir: Path) -> dict:
     metrics = read_metrics(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
     main = metrics.get("main") or {}
     seconds = metrics.get("train_seconds", sum(r.get("seconds", 0.0) or 0.0 for r in history))
-    created = datetime.datetime.fromtimestamp((run_dir / CONFIG_FILE).stat().st_mtime) if (run_dir / CONFIG_FILE).exists() else None
+    task = config.get("task", LEGACY_TASK)
     return {
         "name": run_dir.name,
         "path": str(run_dir),
-        "task": config.get("task", LEGACY_TASK),
-        "arch": (config.get("model") or {}).get("arch"),
+        "task": task,
+        # what the task said it trained; a run still training has only its config to go by
+        "arch": metrics.get("arch", (config.get("model") or {}).get("arch") if task == LEGACY_TASK else None),
         "data": (config.get("data") or {}).get("name"),
         "epochs": len(history),
         "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
@@ -281,8 +287,22 @@ def describe_run(run_dir: Path) -> dict:
         "mode": main.get("mode"),
         "seconds": round(float(seconds), 1),
         "state": run_state(run_dir),
-        "created": created.isoformat(timespec="seconds") if created else None,
+        "created": _created(run_dir),
     }
+
+
+def _created(run_dir: Path) -> str | None:
+    """When the run folder was made (UTC, like metrics.json's `created`); resuming does not change it."""
+    import datetime
+
+    try:
+        stamp = run_dir.stat().st_ctime if not (run_dir / CREATED_FILE).is_file() else None
+        text = (run_dir / CREATED_FILE).read_text().strip() if stamp is None else None
+    except OSError:
+        return None
+    if text:
+        return text
+    return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 RUN_SORT_KEYS = ("created", "name", "task", "main", "seconds", "epochs", "state")
@@ -290,7 +310,7 @@ RUN_SORT_KEYS = ("created", "name", "task", "main", "seconds", "epochs", "state"
 
 def list_runs(base: str | Path = "runs", sort: str = "created") -> list[dict]:
     """Every run folder (one holding config.yaml) directly under `base`, described, sorted by `sort`
-    (`main` puts the best first for each metric's own direction)."""
+    (`main`: grouped by metric, the best first in each metric's own direction, runs without one last)."""
     base = Path(base)
     if not base.is_dir():
         raise RunError(f"{base}: folder not found")
@@ -300,10 +320,10 @@ def list_runs(base: str | Path = "runs", sort: str = "created") -> list[dict]:
 
     def key(run):
         value = run[sort]
-        if sort == "main":
+        if sort == "main":  # grouped by metric (numbers of different metrics do not compare), best first
             if value is None:
-                return (1, 0.0)
-            return (0, -value if run["mode"] == "max" else value)
+                return (1, "", 0.0)
+            return (0, run["metric"] or "", -value if run["mode"] == "max" else value)
         return (value is None, value if value is not None else "")
 
     return sorted(runs, key=key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -189,11 +190,6 @@ def _require(module: str, package: str) -> None:
                           f"or pip install 'lienzo[loggers]')")
 
 
-def _is_launcher_child() -> bool:
-    """True in every process of a DDP job but rank 0 (they join the run folder rank 0 made)."""
-    return not is_rank_zero()
-
-
 def configure_threads(cfg: Config) -> None:
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
@@ -231,22 +227,39 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     if resume is None:
         run_dir = agree_on_run_dir(cfg.run.dir, cfg.run.name or "run")  # the same on every rank, however started
         cfg.run.name = run_dir.name
-    if not _is_launcher_child():
-        atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
-        marker = mark_running(run_dir)
-    input_shape = info.get("input_shape")
-    has_val = task.has_validation(data)
-    trainer = build_trainer(cfg, run_dir, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
-                            macs_per_image=macs_for_precision(module, input_shape) if input_shape else None)
-    log.info("training %s (%s) on %s (%s), run folder %s", cfg.task, cfg.model.arch, trainer.strategy.root_device,
-             trainer.precision, run_dir)
-    if last is not None:
-        check_fits(module, state, last)
+    rank_zero = is_rank_zero()
+    marker = None
     try:
+        if rank_zero:
+            atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
+            marker = mark_running(run_dir)
+        input_shape = info.get("input_shape")
+        has_val = task.has_validation(data)
+        trainer = build_trainer(cfg, run_dir, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
+                                macs_per_image=macs_for_precision(module, input_shape) if input_shape else None)
+        what = task.describe(cfg, module, info).get("arch")
+        log.info("training %s%s on %s (%s), run folder %s", cfg.task, f" ({what})" if what else "",
+                 trainer.strategy.root_device, trainer.precision, run_dir)
+        if last is not None:
+            check_fits(module, state, last)
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
         if trainer.is_global_zero:
             finalize_run(run_dir, cfg, data, trainer.precision, task.monitor(cfg, has_val))
+    except BaseException:
+        if resume is None and rank_zero:
+            _drop_if_empty(run_dir)
+        raise
     finally:
-        if not _is_launcher_child():
+        if marker is not None:
             marker.unlink(missing_ok=True)
     return run_dir
+
+
+def _drop_if_empty(run_dir: Path) -> None:
+    """A new run that stopped before its first checkpoint holds nothing to resume or look at: remove it,
+    so that `lienzo runs` does not list it as interrupted for ever."""
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    log.warning("removed %s: the run stopped before its first checkpoint", run_dir)

@@ -8,14 +8,16 @@ from lienzo.summary import summary
 
 CLASSIFIERS = list_models(kind="classifier")
 DEEPEST = ("resnet101", "resnet152")  # resnet50's class and blocks, 10-40 s each here: run with -m slow
+SIDE = {"alexnet_tv": 64}  # torchvision's AlexNet layout has no small-input variant (63 px at least)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPEST else n for n in CLASSIFIERS])
 def test_forward_backward_and_face(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=7, in_chans=1, input_size=(28, 28))
+    side = SIDE.get(name, 28)
+    model = create_model(name, num_classes=7, in_chans=1, input_size=(side, side))
     assert isinstance(model, Classifier)
-    x = torch.randn(2, 1, 28, 28)
+    x = torch.randn(2, 1, side, side)
     logits = model(x)
     assert logits.shape == (2, 7) and torch.isfinite(logits).all()
     logits.sum().backward()
@@ -36,6 +38,7 @@ def test_forward_backward_and_face(name):
     ("lenet5", (1, 32, 32), 10, 61_706),
     ("vgg16", (3, 224, 224), 1000, 138_357_544),
     ("alexnet", (3, 227, 227), 1000, 62_378_344),
+    ("alexnet_tv", (3, 224, 224), 1000, 61_100_840),  # torchvision's alexnet
     ("resnet18", (3, 224, 224), 1000, 11_689_512),
     ("resnet50", (3, 224, 224), 1000, 25_557_032),
     ("resnet101", (3, 224, 224), 1000, 44_549_160),  # torchvision's counts: the same networks
@@ -57,6 +60,13 @@ def test_summary_output_volumes_follow_the_formula():
     assert info["parameters"] == 62_378_344
     small = summary("basenet", (1, 28, 28))
     assert [r["output"] for r in small["layers"]][:3] == [[6, 24, 24], [6, 24, 24], [6, 12, 12]]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_description_is_one_complete_sentence(name):
+    """`lienzo models` shows a builder's first docstring line: a whole sentence, not one cut mid-phrase."""
+    lines = (get_builder(name).__doc__ or "").strip().splitlines()
+    assert lines and lines[0].endswith(".") and (len(lines) == 1 or not lines[1].strip())
 
 
 def test_registry_errors():

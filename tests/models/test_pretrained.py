@@ -7,16 +7,32 @@ import torchvision
 from lienzo.config import load_config
 from lienzo.errors import ConfigError, ModelError
 from lienzo.models import list_models
+from lienzo.models import create_model
 from lienzo.models.build import build_model, load_run_network
-from lienzo.models.pretrained import classifier_name, load_pretrained
+from lienzo.models.pretrained import TORCHVISION_ARCHS, TORCHVISION_NAMES, classifier_name, load_pretrained
 
 
 def _torchvision_file(tmp_path, arch, seed=0):
+    """torchvision's network for lienzo's `arch`, randomly initialised, and its weights saved as torchvision does."""
     torch.manual_seed(seed)
-    model = torchvision.models.get_model(arch, weights=None).eval()
+    model = torchvision.models.get_model(TORCHVISION_NAMES.get(arch, arch), weights=None).eval()
     path = tmp_path / f"{arch}.pth"
     torch.save(model.state_dict(), path)
     return model, path
+
+
+def _torchvision_format(tmp_path, arch):
+    """A weights file with torchvision's names and shapes for `arch`, every tensor zero (a 0-stride view of
+    one element, so that even VGG-19's file is a few kilobytes and nothing is initialised)."""
+    with torch.device("meta"):
+        reference = torchvision.models.get_model(TORCHVISION_NAMES.get(arch, arch), weights=None)
+    path = tmp_path / f"{arch}_zeros.pth"
+    torch.save({k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in reference.state_dict().items()}, path)
+    return path
+
+
+def _shapes(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def _cfg(arch, pretrained=None, *more):
@@ -24,19 +40,63 @@ def _cfg(arch, pretrained=None, *more):
                        + list(more))
 
 
-@pytest.mark.parametrize("arch", ["alexnet", "vgg11_bn", "resnet18"])
-def test_one_name_builds_one_network_with_and_without_weights(tmp_path, arch):
+@pytest.mark.filterwarnings("ignore:.*meta parameter")  # loading into meta tensors copies nothing, on purpose
+@pytest.mark.parametrize("arch", TORCHVISION_ARCHS)
+@pytest.mark.parametrize("shape, more", [((3, 224, 224), []), ((1, 32, 32), ["model.variant=imagenet"])])
+def test_one_name_builds_one_network_with_and_without_weights(tmp_path, arch, shape, more):
+    """The same tensor names and shapes with and without torchvision's weights, for every name taking them."""
+    path = _torchvision_format(tmp_path, arch)
+    with torch.device("meta"):  # names and shapes only: seconds for all fourteen networks
+        plain = build_model(_cfg(arch, None, *more), 10, shape)
+        weighted = build_model(_cfg(arch, path, *more), 10, shape)
+    assert type(weighted).__module__.startswith("lienzo.models") and _shapes(plain) == _shapes(weighted)
+
+
+@pytest.mark.parametrize("arch", ["alexnet_tv", "vgg11_bn", "resnet18"])
+def test_torchvision_weights_compute_what_torchvision_computes(tmp_path, arch):
     reference, path = _torchvision_file(tmp_path, arch)
-    plain = build_model(_cfg(arch), 10, (1, 32, 32))
     weighted = build_model(_cfg(arch, path), 10, (1, 32, 32))
-    assert type(plain) is type(weighted) and type(weighted).__module__.startswith("lienzo.models")
     # torchvision's weights, renamed to lienzo's modules, compute what torchvision's network computes
     net = load_pretrained(arch, str(path))
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         assert torch.allclose(net.model(x), reference(x), atol=1e-4)
-    assert classifier_name(weighted) == {"alexnet": "fc8", "vgg11_bn": "fc8", "resnet18": "fc"}[arch]
+    assert classifier_name(weighted) == {"alexnet_tv": "fc8", "vgg11_bn": "fc8", "resnet18": "fc"}[arch]
     assert weighted.get_classifier().out_features == 10 and weighted.lienzo_new_layers == [classifier_name(weighted)]
+
+
+@pytest.mark.filterwarnings("ignore:.*meta parameter")
+def test_alexnet_is_the_lectures_layout_and_alexnet_tv_torchvisions(tmp_path):
+    """One name, one network: the review found alexnet with 58,322,314 parameters without weights and
+    57,044,810 (torchvision's layout, picked silently) with them, at 3×224×224 and 10 classes."""
+    path = _torchvision_format(tmp_path, "alexnet_tv")
+    with torch.device("meta"):
+        lecture = build_model(_cfg("alexnet"), 10, (3, 224, 224))
+        tv = [build_model(_cfg("alexnet_tv", weights), 10, (3, 224, 224)) for weights in (None, path)]
+        lienzo_named = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in tv[0].state_dict().items()}
+    assert sum(p.numel() for p in lecture.parameters()) == 58_322_314
+    for model in tv:
+        assert sum(p.numel() for p in model.parameters()) == 57_044_810
+        assert model.features.conv1.out_channels == 64 and model.features.conv1.padding == (2, 2)
+    torch.save(lienzo_named, tmp_path / "alexnet_tv_lienzo.pth")  # torchvision's layout under lienzo's names
+    hint = r"torchvision's AlexNet weights do not fit alexnet \(the lecture's layout.*use alexnet_tv"
+    for weights in (path, "IMAGENET1K_V1", tmp_path / "alexnet_tv_lienzo.pth"):
+        with pytest.raises(ConfigError, match=hint), torch.device("meta"):
+            build_model(_cfg("alexnet", weights), 10, (3, 224, 224))
+    for weights in (None, str(path), "IMAGENET1K_V1"):
+        with pytest.raises(ConfigError, match=hint):
+            load_pretrained("alexnet", weights)
+    with pytest.raises(ModelError, match="alexnet_tv has one layout, torchvision's"):
+        build_model(_cfg("alexnet_tv", None, "model.variant=small"), 10, (1, 28, 28))
+
+
+def test_alexnet_still_loads_its_own_weights_file(tmp_path):
+    torch.manual_seed(0)
+    source = create_model("alexnet", num_classes=5, input_size=(227, 227))
+    torch.save(source.state_dict(), tmp_path / "lecture.pth")
+    model = build_model(_cfg("alexnet", tmp_path / "lecture.pth"), 10, (3, 227, 227))
+    assert torch.equal(model.neck.fc6.weight, source.neck.fc6.weight)  # all but the 5-class head
+    assert model.features.conv1.out_channels == 96 and model.fc8.out_features == 10
 
 
 def test_architectures_torchvision_has_weights_for_exist_without_weights_too():
@@ -103,6 +163,19 @@ def test_a_run_folder_as_pretrained_weights(tmp_path, old_format):
     loaded = load_run_network(run)
     assert loaded.class_names == ["a", "b", "c"] and loaded.input_shape == (1, 28, 28) and loaded.mean == [0.5]
     assert torch.equal(loaded.model.head.weight, source.head.weight) and not loaded.model.training
+
+
+def test_alexnet_runs_fine_tuned_from_torchvision_weights_load_as_alexnet_tv(tmp_path):
+    """Before alexnet_tv, `alexnet` with torchvision's weights was torchvision's layout (and before that
+    torchvision's module itself): such runs rebuild as alexnet_tv, the network their checkpoint holds."""
+    torch.manual_seed(0)
+    tv = torchvision.models.alexnet(weights=None, num_classes=3).eval()
+    run = _fake_run(tmp_path / "old", "alexnet", tv.state_dict(), list("abc"), (3, 64, 64), pretrained="IMAGENET1K_V1")
+    loaded = load_run_network(run)
+    assert loaded.config.model.arch == "alexnet_tv"
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), tv(x), atol=1e-5)
 
 
 def test_runs_saved_with_torchvision_module_names_still_load(tmp_path):

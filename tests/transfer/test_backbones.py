@@ -6,6 +6,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from lienzo.errors import ConfigError, ModelError
+from lienzo.models.pretrained import TORCHVISION_NAMES
 from lienzo.transfer.backbones import load_backbone
 from lienzo.transfer.layers import FeatureExtractor
 
@@ -93,15 +94,17 @@ def _stem_l2(m, x):
     ("vgg11", "fc6", lambda m, x: m.classifier[:2](torch.flatten(m.avgpool(m.features(x)), 1))),
     ("vgg11", "pool5", lambda m, x: m.features(x).flatten(1)),
     ("vgg11", "penultimate", lambda m, x: m.classifier[:5](torch.flatten(m.avgpool(m.features(x)), 1))),
-    ("alexnet", "fc7", lambda m, x: m.classifier[:6](torch.flatten(m.avgpool(m.features(x)), 1))),
-    ("alexnet", "fc8", lambda m, x: m(x)),
+    ("alexnet_tv", "pool5", lambda m, x: m.features(x).flatten(1)),
+    ("alexnet_tv", "fc6", lambda m, x: m.classifier[:3](torch.flatten(m.avgpool(m.features(x)), 1))),
+    ("alexnet_tv", "fc7", lambda m, x: m.classifier[:6](torch.flatten(m.avgpool(m.features(x)), 1))),
+    ("alexnet_tv", "fc8", lambda m, x: m(x)),
     ("resnet18", "penultimate", lambda m, x: torch.flatten(m.avgpool(m.layer4(m.layer3(_stem_l2(m, x)))), 1)),
     ("resnet18", "layer2", lambda m, x: _stem_l2(m, x).flatten(1)),
     ("resnet18", "logits", lambda m, x: m(x)),
 ])
 def test_layer_aliases_give_that_layers_activations(tmp_path, arch, layer, reference):
     torch.manual_seed(0)
-    tv = torchvision.models.get_model(arch, weights=None).eval()
+    tv = torchvision.models.get_model(TORCHVISION_NAMES.get(arch, arch), weights=None).eval()
     torch.save(tv.state_dict(), tmp_path / "w.pth")
     backbone = load_backbone(arch, str(tmp_path / "w.pth"))
     x = torch.randn(2, 3, 224, 224) if arch != "resnet18" else torch.randn(2, 3, 64, 64)
@@ -109,6 +112,15 @@ def test_layer_aliases_give_that_layers_activations(tmp_path, arch, layer, refer
         got = FeatureExtractor(backbone, layer)(x)
         want = reference(tv, x)
     assert got.shape == want.shape and torch.allclose(got, want, atol=1e-4)
+
+
+def test_alexnet_backbone_with_torchvision_weights_is_alexnet_tv(tmp_path):
+    # `alexnet` is the lecture's layout; torchvision's AlexNet weights load into alexnet_tv
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), tmp_path / "alexnet.pth")
+    with pytest.raises(ConfigError, match=r"backbone alexnet: torchvision's AlexNet weights do not fit alexnet .*"
+                                          r"use alexnet_tv"):
+        load_backbone("alexnet", str(tmp_path / "alexnet.pth"))
+    assert load_backbone("alexnet_tv", str(tmp_path / "alexnet.pth")).family == "alexnet"
 
 
 def test_unknown_layer_lists_what_exists():

@@ -76,7 +76,7 @@ class AlexNet(Classifier):
 
 @register_model
 def alexnet(*, num_classes=1000, in_chans=3, input_size=(227, 227), dropout=0.5, variant="auto"):
-    """AlexNet in the lecture's 227×227 layout (96-256-384-384-256 filters), or a small one under 64 px.
+    """AlexNet in the lecture's 227×227 layout (96-256-384-384-256 filters); a small-input one under 64 px.
 
     torchvision's ImageNet weights have another layout: they load into `alexnet_tv`."""
     layout = "small" if small_input(input_size, variant) else "paper"

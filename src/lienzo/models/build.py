@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -16,8 +17,11 @@ from torch import nn
 from ..config import Config, config_from_dict
 from ..errors import ConfigError, RunError
 from ..runs import read_checkpoint, saved_info
-from .pretrained import TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, load_matching, load_pretrained, load_state
+from .pretrained import (NAMESAKES, TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, holds_namesake,
+                         is_weights_file, load_matching, load_pretrained, load_state, refuse_namesake)
 from .registry import create_model
+
+log = logging.getLogger("lienzo")
 
 
 @dataclass
@@ -37,9 +41,10 @@ def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool =
     """The network `model.*` describes; with `model.pretrained`, started from those weights (when
     load_weights), its last layer and first convolution adapted to the data's classes and channels.
 
-    `model.pretrained` may be a weights file, a torchvision weights name (`alexnet`, `vgg*`, `resnet*`
+    `model.pretrained` may be a weights file, a torchvision weights name (`alexnet_tv`, `vgg*`, `resnet*`
     then take the layout of torchvision's ImageNet weights) or a lienzo run folder (its architecture and
-    weights, a new head). load_weights=False builds the same modules without reading any weights."""
+    weights, a new head). load_weights=False builds the same modules without reading any weights.
+    torchvision's AlexNet weights for `alexnet` (the lecture's layout) are a ConfigError naming `alexnet_tv`."""
     channels, height, width = input_shape
     arch, pretrained = cfg.model.arch, cfg.model.pretrained
     if pretrained and Path(pretrained).is_dir():
@@ -50,12 +55,26 @@ def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool =
                               "weights (leave it auto)")
         weights = pretrained if load_weights else None
         return load_pretrained(arch, weights, num_classes, channels, dropout=cfg.model.dropout).model
+    if pretrained and not is_weights_file(pretrained):  # a torchvision weights name
+        refuse_namesake(arch, f"model.pretrained={pretrained}")
     kwargs = {"variant": cfg.model.variant} if cfg.model.variant != "auto" else {}
     model = create_model(arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
                          dropout=cfg.model.dropout, **kwargs)
     if pretrained and load_weights:
-        load_matching(model, pretrained)
+        load_matching(model, pretrained, arch)
     return model
+
+
+def upgrade_saved_config(cfg: Config, state: dict) -> Config:
+    """A saved run's config in today's names: a run of `alexnet` fine-tuned from torchvision's AlexNet
+    weights before `alexnet_tv` existed was torchvision's layout, and is rebuilt as `alexnet_tv`, the
+    network its `state` (its model's tensors, without the `model.` prefix) holds."""
+    arch = cfg.model.arch
+    if arch in NAMESAKES and cfg.model.pretrained and holds_namesake(arch, state):
+        log.info("%s with torchvision's weights (saved before %s existed): rebuilt as %s", arch,
+                 NAMESAKES[arch], NAMESAKES[arch])
+        cfg.model = replace(cfg.model, arch=NAMESAKES[arch])
+    return cfg
 
 
 def _from_run(cfg: Config, run: Path, num_classes: int, channels: int, load_weights: bool) -> nn.Module:
@@ -75,11 +94,11 @@ def load_run_network(run: str | Path, which: str = "best", load_weights: bool = 
     renamed). load_weights=False: the same modules, randomly initialised."""
     checkpoint, path = read_checkpoint(run, which, weights=load_weights)
     hp = checkpoint["hyper_parameters"]
-    cfg, facts = config_from_dict(hp["config"]), saved_info(hp)
+    state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    cfg, facts = upgrade_saved_config(config_from_dict(hp["config"]), state), saved_info(hp)
     input_shape = tuple(int(v) for v in facts["input_shape"])
     model = build_model(cfg, len(facts["class_names"]), input_shape, load_weights=False)
     if load_weights:
-        state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
         load_state(model, state, f"{path} ({cfg.model.arch}, {len(facts['class_names'])} classes)", cfg.model.arch)
     return RunNetwork(model.eval(), cfg, list(facts["class_names"]), input_shape, list(facts["mean"]),
                       list(facts["std"]), path)

@@ -221,7 +221,7 @@ def refuse_namesake(arch: str, weights: str) -> None:
     if arch in NAMESAKES:
         raise ConfigError(f"{weights}: torchvision's AlexNet weights do not fit {arch} (the lecture's layout, "
                           f"96-256-384-384-256 filters): use {NAMESAKES[arch]} (torchvision's layout, "
-                          "64-192-384-256-256 filters), e.g. model.arch=" + NAMESAKES[arch])
+                          "64-192-384-256-256 filters)")
 
 
 def holds_namesake(arch: str, state: dict) -> bool:
@@ -395,7 +395,7 @@ def _network(arch: str, dropout: float | None) -> tuple[nn.Module, Preprocess]:
         model = create_model(arch, num_classes=1000, in_chans=3, input_size=(224, 224), dropout=dropout,
                              variant="imagenet")
         return model, Preprocess(IMAGENET_MEAN, IMAGENET_STD)
-    refuse_namesake(arch, f"pretrained {arch}")
+    refuse_namesake(arch, f"{arch} as a pretrained network")
     raise ConfigError(f"'{arch}' has no pretrained weights lienzo can load{did_you_mean(arch, TORCHVISION_ARCHS)}; "
                       f"known: {', '.join(TORCHVISION_ARCHS)}, timm:<name> (with timm installed)")
 

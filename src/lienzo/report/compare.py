@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import RunError
 from ..runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
 from .layout import page, table
-from .plots import curve_groups, plt
+from .plots import curve_groups, finish_panel, panel_grid, plt
 
 
 def _png_data(fig) -> str:
@@ -35,12 +35,8 @@ def compare_figure(histories: dict[str, list[dict]]) -> str | None:
             groups[base] += [c for c in columns if c not in groups[base]]
     if not groups:
         return None
-    cols = min(len(groups), 3)
-    rows = math.ceil(len(groups) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.6 * rows), squeeze=False)
-    for ax in axes.flat[len(groups):]:
-        ax.axis("off")
-    for ax, (base, columns) in zip(axes.flat, groups.items()):
+    fig, axes = panel_grid(len(groups))
+    for ax, (base, columns) in zip(axes, groups.items()):
         preferred = [c for c in columns if c.startswith("val_")] or columns
         for name, history in histories.items():
             column = next((c for c in preferred if any(c in r for r in history)), None)
@@ -48,11 +44,7 @@ def compare_figure(histories: dict[str, list[dict]]) -> str | None:
                 continue
             values = [r.get(column, math.nan) for r in history]
             ax.plot([r["epoch"] for r in history], values, "-o", ms=3, label=name)
-        ax.set(xlabel="epoch", title=preferred[0] if len(preferred) == 1 else base)
-        if base == "lr":
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        finish_panel(ax, preferred[0] if len(preferred) == 1 else base, base)
     return _png_data(fig)
 
 

@@ -36,11 +36,11 @@ def write_report(run_dir: Path, cfg, metrics: dict, history: list[dict], data=No
         "<div class='cards'>" + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>"
                                         for k, v in cards) + "</div>",
     ]
-    for section in report.sections[:1]:  # the task's headline table first, then the curves
-        parts.append(_section(section))
+    if report.headline is not None:
+        parts.append(_section(report.headline))
     if history:
         parts.append(_section_html("Training curves", f"<img src='plots/{plots.plot_curves(history, run_dir / 'plots' / 'curves.png').name}' alt='training curves'>"))
-    for section in report.sections[1:]:
+    for section in report.sections:
         parts.append(_section(section))
     if history:
         columns = history_columns(history)

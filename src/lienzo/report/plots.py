@@ -11,7 +11,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from ..runs import atomic_write_bytes  # noqa: E402
 
@@ -54,27 +53,38 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def plot_curves(history: list[dict], path: Path) -> Path:
-    """One panel per logged quantity per epoch, training against validation (the practice's figures)."""
-    groups = curve_groups(history)
-    epochs = [r["epoch"] for r in history]
-    panels = max(len(groups), 1)
+def panel_grid(panels: int):
+    """A figure with one panel per quantity, three to a row; returns (figure, the panels in order)."""
+    panels = max(panels, 1)
     cols = min(panels, 3)
     rows = math.ceil(panels / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
     for ax in axes.flat[panels:]:
         ax.axis("off")
-    for ax, (base, columns) in zip(axes.flat, groups.items()):
+    return fig, list(axes.flat[:panels])
+
+
+def finish_panel(ax, title: str, base: str) -> None:
+    """Axis labels, a log scale for learning rates, grid and legend."""
+    ax.set(xlabel="epoch", title=title)
+    if base == "lr":
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_curves(history: list[dict], path: Path) -> Path:
+    """One panel per logged quantity per epoch, training against validation (the practice's figures)."""
+    groups = curve_groups(history)
+    epochs = [r["epoch"] for r in history]
+    fig, axes = panel_grid(len(groups))
+    for ax, (base, columns) in zip(axes, groups.items()):
         for column in columns:
             style = "-s" if column.startswith("val_") else "-o"
             label = "validation" if column.startswith("val_") else "training" if column.startswith("train_") else column
             values = [r.get(column, math.nan) for r in history]
             ax.plot(epochs, [math.nan if _missing(v) else v for v in values], style, ms=3, label=label)
-        ax.set(xlabel="epoch", title=base)
-        if base == "lr":
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        finish_panel(ax, base, base)
     return save_figure(fig, path)
 
 

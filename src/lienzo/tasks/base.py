@@ -41,10 +41,12 @@ class ReportSection:
 
 @dataclass
 class Report:
-    """What a task puts on its run's page: headline cards (label, value) and sections in order."""
+    """What a task puts on its run's page: a subtitle, headline cards (label, value), a headline section
+    (shown above the training curves: the results table) and the other sections, in order, below them."""
 
     subtitle: str = ""
     cards: list[tuple[str, str]] = field(default_factory=list)
+    headline: ReportSection | None = None
     sections: list[ReportSection] = field(default_factory=list)
 
 

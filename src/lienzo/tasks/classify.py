@@ -394,8 +394,8 @@ class Classify(Task):
         rows = [[s, _pct(results[s]["top1"]), _pct(results[s]["top5"]), _num(results[s]["cross_entropy"]),
                  str(results[s]["count"])] for s in ("val", "test") if s in results]
         if rows:
-            report.sections.append(ReportSection("Metrics", html=_table(
-                ["split", "top-1", "top-5", "cross-entropy", "images"], rows)))
+            report.headline = ReportSection("Metrics", html=_table(
+                ["split", "top-1", "top-5", "cross-entropy", "images"], rows))
         split = "test" if "test" in results else "val" if "val" in results else None
         if split:
             names = metrics["class_names"]

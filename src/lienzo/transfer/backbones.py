@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import ConfigError, did_you_mean
 from ..models.build import load_run_network
 from ..models.pretrained import (IMAGENET_MEAN, IMAGENET_STD, TIMM_PREFIX, TORCHVISION_ARCHS, Preprocess, Pretrained,
-                                 adapt, is_weights_file, load_pretrained)
+                                 adapt, is_weights_file, load_pretrained, refuse_namesake)
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Backbone", "Preprocess", "load_backbone"]
 
@@ -75,6 +75,7 @@ def load_backbone(arch: str, weights: str | None = None, num_classes: int | None
         backbone.spec = {"backbone": str(run.resolve()), "weights": None, "num_classes": num_classes}
         return backbone
     if not arch.startswith(TIMM_PREFIX) and arch not in TORCHVISION_ARCHS:
+        refuse_namesake(arch, f"backbone {arch}")
         raise ConfigError(f"backbone '{arch}' is not known{did_you_mean(arch, TORCHVISION_ARCHS)} (and there is no "
                           f"folder of that name); known: {', '.join(TORCHVISION_ARCHS)}, timm:<name> (with timm "
                           "installed), or a lienzo run folder")
