@@ -1,8 +1,10 @@
 """Several processes, one run: the epoch-seeded shuffle sharded across ranks, and one run folder agreed by
 every rank however the processes were started (Lightning's launcher, torchrun, SLURM, by hand)."""
 
+import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -262,19 +264,8 @@ def test_exact_resume_under_ddp_on_two_cpu_processes(tmp_path):
         assert a[split]["cross_entropy"] == pytest.approx(b[split]["cross_entropy"], abs=1e-6)
 
 
-def _lienzo_group(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-    """`python -m lienzo ARGS` in a process group of its own, so that the DDP ranks Lightning's launcher
-    starts can be killed with it; output to a file, which cannot fill up the way a pipe does."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    for name in LAUNCH_VARS:
-        env.pop(name, None)
-    with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "lienzo", *args], cwd=cwd, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
 def _kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL the process and every rank it started (they share its process group)."""
+    """SIGKILL the process and every process it started (they share its process group)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:  # every member has exited already
@@ -282,69 +273,102 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _finish(process: subprocess.Popen, log: Path) -> None:
-    """Wait for a training to end (the group is killed whatever happens) and check that it succeeded."""
-    try:
-        code = process.wait(timeout=240)
-    finally:
+@pytest.fixture
+def lienzo_cli(tmp_path):
+    """Starts `python -m lienzo ARGS` in a process group of its own, output to tmp_path/<name>.log (a file
+    cannot fill up as a pipe can); at teardown every group started is killed, the DDP ranks Lightning's
+    launcher started and their loader workers included, whatever the test did."""
+    started = []
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        for var in LAUNCH_VARS:
+            env.pop(var, None)
+        with open(tmp_path / f"{name}.log", "w") as out:
+            process = subprocess.Popen([sys.executable, "-m", "lienzo", *args], cwd=tmp_path, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        process.log = tmp_path / f"{name}.log"
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
         _kill_group(process)
-    assert code == 0, log.read_text()[-3000:]
 
 
-def _saved_epoch(last: Path) -> int | None:
-    """The 0-based epoch last.ckpt was saved at; None while it does not exist (it is written atomically)."""
-    if not last.is_file():
+def _succeeds(process: subprocess.Popen) -> None:
+    """Wait for a training to end; it must have succeeded."""
+    code = process.wait(timeout=240)
+    assert code == 0, process.log.read_text()[-3000:]
+
+
+def _saved_epoch(checkpoint: Path) -> int | None:
+    """The 0-based epoch a checkpoint was saved at; None while there is none (they are written atomically)."""
+    if not checkpoint.is_file():
         return None
-    return torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"]
+
+
+def _steps_done(log: Path, epoch: int) -> tuple[int, int]:
+    """(steps done, steps) of `epoch` on rank 0's progress bar (0-based epochs, redrawn every 25 steps)."""
+    bars = re.findall(rf"Epoch {epoch}:[^\r\n]*?\| *(\d+)/(\d+)", log.read_text(errors="replace"))
+    return tuple(map(int, bars[-1])) if bars else (0, 0)
 
 
 @pytest.mark.slow
-def test_ddp_run_killed_in_epoch_two_resumes_to_the_uninterrupted_result(tmp_path):
+def test_ddp_run_killed_in_epoch_two_resumes_to_the_uninterrupted_result(tmp_path, lienzo_cli):
     """Two CPU processes (gloo) SIGKILLed part-way through epoch 2, after epoch 1's last.ckpt, then
     `lienzo train --resume` (two processes again): the same weights, history and metrics as a run never killed.
-    Fresh processes on resume, unlike the test above: nothing survives in memory, the shuffle of every rank
-    must come back from (seed, epoch) and the rest from last.ckpt."""
-    # 1600 training images in batches of 4: 200 steps a rank, so epoch 2 lasts long enough to be killed in.
+    Unlike the test above, the resumed ranks are fresh processes: nothing survives in memory, every rank's
+    shuffle must come back from (seed, epoch) and the rest from last.ckpt."""
+    # 800 training images in batches of 4: 100 steps a rank, so epoch 2 outlasts the kill by ~75 steps.
     # A loader worker, as above: its iterator draws indices before Lightning calls set_epoch on resume.
+    # Watching val_top1, which epoch 2 does not improve here: last.ckpt must still be epoch 2's.
     args = _tiny_config(tmp_path) + ["trainer.devices=2", "run.seed=4", "data.num_workers=1", "data.batch_size=4",
-                                     "optim.lr=0.01", "optim.schedule=cosine", "trainer.max_epochs=2"]
-    write_idx_dataset(tmp_path / "data", n_train=2000, n_test=30)  # the config's folder, with more images
+                                     "optim.lr=0.01", "optim.schedule=cosine", "trainer.max_epochs=2",
+                                     "trainer.monitor=val_top1"]
+    write_idx_dataset(tmp_path / "data", n_train=1000, n_test=30)  # over the config's 60 images
     config = tmp_path / "tiny.yaml"
     config.write_text("run: {seed: 0}\n")
     runs = tmp_path / "runs"
-    full = _lienzo_group(["train", str(config), *args, "run.name=full"], tmp_path, tmp_path / "full.log")
-    _finish(full, tmp_path / "full.log")
-
-    victim = _lienzo_group(["train", str(config), *args, "run.name=killed"], tmp_path, tmp_path / "killed.log")
     last = runs / "killed" / "checkpoints" / "last.ckpt"
-    try:
-        deadline = time.monotonic() + 120
-        while _saved_epoch(last) is None:
-            assert victim.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no last.ckpt after 120 s"
-            time.sleep(0.02)
-        time.sleep(0.3)  # into epoch 2, which takes seconds
-    finally:
-        _kill_group(victim)
+    # The uninterrupted run beside the one to kill: the two start up (most of the time) at once.
+    full = lienzo_cli("full", "train", str(config), *args, "run.name=full")
+    victim = lienzo_cli("killed", "train", str(config), *args, "run.name=killed", "trainer.progress=true")
+    deadline = time.monotonic() + 180
+    while _saved_epoch(last) is None or _steps_done(victim.log, 1)[0] == 0:  # epoch 2 has made steps
+        assert victim.poll() is None, victim.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "epoch 2 did not start within 180 s"
+        time.sleep(0.01)
+    _kill_group(victim)
     # killed after epoch 1's checkpoint and before epoch 2's: the run really was cut inside epoch 2
     assert _saved_epoch(last) == 0, "the run got past epoch 2 before it was killed: make epoch 2 longer"
+    done, steps = _steps_done(victim.log, 1)
+    assert steps == 100 and 0 < done < steps
     assert not (runs / "killed" / "metrics.json").exists()
     assert len((runs / "killed" / "history.csv").read_text().splitlines()) == 2  # header, epoch 1
+    _succeeds(full)
 
-    resumed = _lienzo_group(["train", "--resume", str(runs / "killed")], tmp_path, tmp_path / "resumed.log")
-    _finish(resumed, tmp_path / "resumed.log")
+    _succeeds(lienzo_cli("resumed", "train", "--resume", str(runs / "killed")))
 
     assert sorted(p.name for p in runs.iterdir()) == ["full", "killed"]
-    a = torch.load(runs / "full" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    b = torch.load(last, map_location="cpu", weights_only=False)
-    assert a["epoch"] == b["epoch"] == 1
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for key, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][key]), key
     strip = lambda path: [row.rsplit(",", 1)[0] for row in path.read_text().splitlines()]  # seconds differ
     history = strip(runs / "full" / "history.csv")
     assert len(history) == 3 and history == strip(runs / "killed" / "history.csv")
+    for name in ("full", "killed"):
+        assert _saved_epoch(runs / name / "checkpoints" / "last.ckpt") == 1, f"{name}: last.ckpt is not epoch 2's"
+    a, b = (torch.load(runs / name / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+            for name in ("full", "killed"))
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        assert torch.equal(value, b[key]), key
     a, b = (json.loads((runs / name / "metrics.json").read_text()) for name in ("full", "killed"))
     for split in ("val", "test"):
         assert a[split]["top1"] == b[split]["top1"] and a[split]["confusion"] == b[split]["confusion"]
         assert a[split]["cross_entropy"] == pytest.approx(b[split]["cross_entropy"], abs=1e-6)
+    # what made last.ckpt worth checking: best.ckpt stayed at epoch 1
+    with open(runs / "full" / "history.csv") as f:
+        top1 = [float(row["val_top1"]) for row in csv.DictReader(f)]
+    assert top1[1] <= top1[0], "epoch 2 improved val_top1: this no longer checks a last.ckpt that is not best.ckpt"
+    for name in ("full", "killed"):
+        assert _saved_epoch(runs / name / "checkpoints" / "best.ckpt") == 0, name

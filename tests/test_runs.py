@@ -236,3 +236,16 @@ def test_runs_cli_lists_and_compares(finished, tmp_path, capsys):
     assert out.is_file() and str(out.resolve()) in capsys.readouterr().out
     assert main(["runs", str(tmp_path / "nowhere")]) == 2
     assert "folder not found" in capsys.readouterr().err
+
+
+def test_the_run_says_how_long_it_will_take_from_a_measured_warm_up(data_root, tmp_path, caplog):
+    import re
+
+    with caplog.at_level(logging.INFO, logger="lienzo"):
+        train(_cfg(data_root, tmp_path, "eta", "data.batch_size=2", "trainer.max_epochs=3"))
+    warm = re.search(r"about (\d+) s of training to go \(([\d.]+) ms a step over (\d+) steps", caplog.text)
+    assert warm, caplog.text
+    steps_left = 3 * 27 - 25  # 60 images less 10 % validation at batch 2: 27 steps an epoch; 25 were taken
+    assert int(warm.group(3)) == steps_left
+    assert abs(float(warm.group(2)) * steps_left / 1000 - int(warm.group(1))) <= 1
+    assert re.search(r"epoch 1 took \d+ s with validation: about \d+ s to go", caplog.text)

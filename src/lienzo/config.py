@@ -88,7 +88,7 @@ class TrainerConfig:
     channels_last: bool = True
     early_stopping_patience: int | None = None  # epochs without val improvement; None = off
     monitor: str = "val_loss"  # what best.ckpt and early stopping watch: a logged metric of the task
-    # (classify: val_loss or val_top1); its mode (min/max) is the task's
+    # (classify: val_loss, val_top1, or train_loss when training on the whole split); its mode (min/max) is the task's
     max_steps: int | None = None  # stop after this many optimizer steps (GANs count generator steps); None = epochs
     logger: str = "csv"  # csv (history.csv), tensorboard (<run>/tensorboard) or mlflow (<run.dir>/mlruns, no server)
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation

@@ -83,6 +83,7 @@ def load_run(run: str | Path, which: str = "best") -> LoadedRun:
     cfg = config_from_dict(hp["config"])
     info = saved_info(hp)
     task = get_task(cfg.task)
+    cfg = task.upgrade_config(cfg, checkpoint["state_dict"])
     module = task.build_module(cfg, info, load_weights=False)
     checkpoint["state_dict"] = task.upgrade_state_dict(cfg, module, checkpoint["state_dict"])
     check_fits(module, checkpoint, path)

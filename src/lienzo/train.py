@@ -103,6 +103,51 @@ class ResumeHint(L.Callback):
             log.warning("interrupted; continue with: lienzo train --resume %s", self.run_dir)
 
 
+class TimeEstimate(L.Callback):
+    """Says how long the run will take before it is under way, from a short measured warm-up (steps
+    `skip`..`skip + measure` of the first epoch, after start-up costs), and again after the first
+    epoch, whose time includes validation."""
+
+    def __init__(self, skip: int = 5, measure: int = 20):
+        self.skip, self.measure = skip, measure
+        self._start: float | None = None
+        self._first_epoch = 0
+        self._epoch_start = 0.0
+        self.estimate: float | None = None  # seconds for the whole run, from the warm-up
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._first_epoch = trainer.current_epoch  # a resumed run estimates from where it resumed
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.current_epoch == self._first_epoch and batch_idx == self.skip:
+            self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._start is None or batch_idx != self.skip + self.measure - 1 or self.estimate is not None:
+            return
+        per_step = (time.perf_counter() - self._start) / self.measure
+        remaining = max(int(trainer.estimated_stepping_batches) - trainer.global_step, 0)
+        self.estimate = per_step * remaining
+        if trainer.is_global_zero:
+            log.info("about %s of training to go (%.1f ms a step over %d steps; validation and the final "
+                     "evaluation come on top)", _duration(self.estimate), 1000 * per_step, remaining)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epochs_left = (trainer.max_epochs or 0) - trainer.current_epoch - 1
+        if trainer.current_epoch != self._first_epoch or epochs_left <= 0 or not trainer.is_global_zero:
+            return
+        seconds = time.perf_counter() - self._epoch_start
+        log.info("epoch %d took %s with validation: about %s to go", trainer.current_epoch + 1, _duration(seconds),
+                 _duration(seconds * epochs_left))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(), macs_per_image: float | None = None,
                   **overrides) -> L.Trainer:
     """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress, loggers.
@@ -110,7 +155,7 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
     `macs_per_image` (the model's size) lets precision auto keep tiny models in fp32 on the CPU."""
     tcfg = cfg.trainer
     monitor, mode = resolve_monitor(cfg, has_val)
-    callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), *extra_callbacks]
+    callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), TimeEstimate(), *extra_callbacks]
     if tcfg.ema_decay is not None:
         # Lightning's EMA: validation runs on the averaged weights, and checkpoints hold them as their
         # state_dict (the raw weights travel beside them for resuming), so best.ckpt, evaluate and

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+
+from lienzo.evaluate import load_run
 import torchvision
 
 from lienzo.config import load_config
@@ -176,6 +178,7 @@ def test_alexnet_runs_fine_tuned_from_torchvision_weights_load_as_alexnet_tv(tmp
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(loaded.model(x), tv(x), atol=1e-5)
+        assert torch.allclose(load_run(run).model(x), tv(x), atol=1e-5)  # what evaluate and predict use
 
 
 def test_runs_saved_with_torchvision_module_names_still_load(tmp_path):
@@ -188,3 +191,4 @@ def test_runs_saved_with_torchvision_module_names_still_load(tmp_path):
     x = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
         assert torch.allclose(loaded.model(x), tv(x), atol=1e-5)
+        assert torch.allclose(load_run(run).model(x), tv(x), atol=1e-5)  # what evaluate and predict use

@@ -66,6 +66,10 @@ class Task:
         from its training data (normalisation statistics, vocabulary), so evaluation reuses it."""
         raise NotImplementedError
 
+    def upgrade_config(self, cfg, state: dict):
+        """A saved run's config in today's terms, given its state_dict (before its module is built)."""
+        return cfg
+
     def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
         """A checkpoint's state_dict in today's names (networks whose module names changed since)."""
         return state

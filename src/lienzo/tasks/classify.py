@@ -28,7 +28,7 @@ from ..errors import ConfigError, DataError
 from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from ..metrics.classification import classification_metrics
 from ..report.layout import table as _table
-from ..models.build import build_model
+from ..models.build import build_model, upgrade_saved_config
 from ..models.pretrained import to_lienzo_names
 from ..optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
 from ..summary import macs_for_precision
@@ -314,7 +314,7 @@ class Classify(Task):
 
     name = "classify"
     main_metric = ("test", "top1", "max")
-    MONITOR_MODES = {"val_loss": "min", "val_top1": "max"}
+    MONITOR_MODES = {"val_loss": "min", "val_top1": "max", "train_loss": "min"}
 
     def validate(self, cfg) -> None:
         if cfg.trainer.monitor not in self.MONITOR_MODES:
@@ -325,6 +325,10 @@ class Classify(Task):
         data = ClassificationData(cfg.data, cfg.run.seed, info.get("mean"), info.get("std"))
         data.test_every_epoch = cfg.trainer.test_every_epoch
         return data
+
+    def upgrade_config(self, cfg, state: dict):
+        # an `alexnet` fine-tuned from torchvision's weights before `alexnet_tv` existed is an alexnet_tv
+        return upgrade_saved_config(cfg, {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
 
     def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
         # Runs fine-tuned from torchvision weights before lienzo built those networks itself hold
@@ -351,7 +355,7 @@ class Classify(Task):
         return bool(data.val_arrays)
 
     def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
-        if has_val:
+        if has_val or cfg.trainer.monitor.startswith("train_"):
             return cfg.trainer.monitor, self.MONITOR_MODES[cfg.trainer.monitor]
         return "train_loss", "min"
 
