@@ -161,9 +161,17 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
         # state_dict (the raw weights travel beside them for resuming), so best.ckpt, evaluate and
         # predict all use the average without knowing about it.
         callbacks.append(EMAWeightAveraging(decay=tcfg.ema_decay))
+    checkpoints = run_dir / "checkpoints"
     callbacks.append(ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode, save_last=True,
-        save_on_train_epoch_end=True, enable_version_counter=False, auto_insert_metric_name=False,
+        dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_on_train_epoch_end=True,
+        enable_version_counter=False, auto_insert_metric_name=False,
+    ))
+    # last.ckpt after every epoch, by a checkpoint of its own: Lightning >= 2.6 rewrites save_last's file only
+    # when a top-k file is written at the same step, so it went stale after every epoch that did not improve.
+    # After best's callback, so last.ckpt holds what best's callback recorded too.
+    callbacks.append(ModelCheckpoint(
+        dirpath=checkpoints, filename="last", monitor=None, save_top_k=1, save_on_train_epoch_end=True,
+        enable_version_counter=False, auto_insert_metric_name=False,
     ))
     if tcfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=tcfg.early_stopping_patience,
