@@ -101,3 +101,23 @@ def test_shift_tta_is_the_weighted_mean_of_the_views():
                                           for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)))) / 3
     got = predict_logits(model, images, [0.0], [1.0], precision="32", channels_last=False, tta_shift=1)
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_fashion_fast_recipe_beats_a_fixed_accuracy_after_one_epoch(fashion_root, tmp_path):
+    """The demo's recipe, compressed into one epoch on the real data: its schedule, whitening stem and
+    test-time augmentation have to work together to clear this bar (FastNet-S's old recipe: 89.9 %)."""
+    import csv
+
+    from lienzo import load_config, train
+    from lienzo.runs import read_metrics
+
+    cfg = load_config("configs/fashion_fast.yaml", ["trainer.max_epochs=1", "trainer.progress=false",
+                                                      f"data.root={fashion_root}", f"run.dir={tmp_path}"])
+    run = train(cfg)
+    metrics = read_metrics(run / "metrics.json")
+    assert metrics["test"]["count"] == 10_000 and metrics["monitor"] == "train_loss"
+    assert metrics["test"]["top1"] >= 0.90
+    with open(run / "history.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["test_top1"]) >= 0.88  # the curve's point, without test-time augmentation

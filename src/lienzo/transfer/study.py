@@ -136,7 +136,7 @@ class StudySettings:
     max_test: int | None = None  # evaluate on at most this many target test images (quick runs)
 
 
-SOURCE_PRESET = {  # configs/fashion_fast.yaml at fewer epochs: the source network when none is given
+SOURCE_PRESET = {  # the FastNet-S recipe fashion_fast used before AirNet, at fewer epochs: the default source
     "data": {"name": "fashion_mnist", "batch_size": 256, "augment": "basic"},
     "model": {"arch": "fastnet_s"},
     "optim": {"name": "sgd", "lr": 0.2, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
