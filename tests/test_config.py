@@ -1,6 +1,7 @@
 import pytest
 
-from lienzo.config import Config, config_from_dict, load_config
+from lienzo.config import Config
+from lienzo.tasks import config_from_dict, load_config  # the loaders users get (lienzo.load_config)
 from lienzo.errors import ConfigError
 
 

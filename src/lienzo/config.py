@@ -115,8 +115,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    # A task adds its own sections (classify: `finetune`, a FinetuneConfig) through Task.config_sections.
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -276,13 +276,6 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"data.image_size: expected [H, W], got {cfg.data.image_size}")
     if cfg.data.random_erasing is not None and not 0 <= cfg.data.random_erasing <= 1:
         raise ConfigError(f"data.random_erasing: must be a probability, got {cfg.data.random_erasing}")
-    for i, group in enumerate(cfg.finetune.groups or []):
-        if not group.pattern:
-            raise ConfigError(f"finetune.groups[{i}].pattern: expected a pattern such as 'layer4.*'")
-        if group.lr is not None and group.lr <= 0:
-            raise ConfigError(f"finetune.groups[{i}].lr: expected a positive number, got {group.lr}")
-    if cfg.finetune.unfreeze_after < 0:
-        raise ConfigError(f"finetune.unfreeze_after: must be >= 0, got {cfg.finetune.unfreeze_after}")
     if cfg.trainer.ema_decay is not None and not 0.0 <= cfg.trainer.ema_decay < 1.0:
         raise ConfigError(f"trainer.ema_decay: must be in [0, 1), got {cfg.trainer.ema_decay}")
     if cfg.data.channels is not None and cfg.data.channels < 1:
@@ -294,6 +287,24 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"trainer.tta_shift: must be >= 0, got {cfg.trainer.tta_shift}")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
         raise ConfigError(f"trainer.max_steps: must be at least 1, got {cfg.trainer.max_steps}")
+
+
+def validate_finetune(finetune: FinetuneConfig) -> None:
+    """The checks of a `finetune` section (for the tasks that have one)."""
+    for i, group in enumerate(finetune.groups or []):
+        if not group.pattern:
+            raise ConfigError(f"finetune.groups[{i}].pattern: expected a pattern such as 'layer4.*'")
+        if group.lr is not None and group.lr <= 0:
+            raise ConfigError(f"finetune.groups[{i}].lr: expected a positive number, got {group.lr}")
+    if finetune.unfreeze_after < 0:
+        raise ConfigError(f"finetune.unfreeze_after: must be >= 0, got {finetune.unfreeze_after}")
+
+
+def shared_config(values: dict) -> Config:
+    """A saved config's shared sections only (data, model, optim, trainer, run): what a run of any task
+    tells about its networks without its task's own sections."""
+    shared = {f.name for f in dataclasses.fields(Config)}
+    return config_from_dict({k: v for k, v in (values or {}).items() if k in shared})
 
 
 def load_config(path: str | Path | None, overrides: list[str] = (), sections_for=None) -> Config:

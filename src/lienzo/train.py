@@ -26,7 +26,7 @@ from .hardware import resolve_accelerator, resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
                    write_history)
 from .summary import macs_for_precision
-from .tasks import get_task, load_config
+from .tasks import complete_config, get_task, load_config
 
 log = logging.getLogger("lienzo")
 
@@ -250,6 +250,7 @@ def configure_threads(cfg: Config) -> None:
 
 def build_task(cfg: Config, data, load_weights: bool = True) -> L.LightningModule:
     """The task's LightningModule for a config and its set-up data module."""
+    cfg = complete_config(cfg)
     task = get_task(cfg.task)
     return task.build_module(cfg, task.data_info(data), load_weights)
 
@@ -269,6 +270,7 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     else:
         if cfg is None:
             raise RunError("train needs a config or a run to resume")
+        cfg = complete_config(cfg)
         last = None
         task = get_task(cfg.task)
         data = task.data_module(cfg)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import Config, config_from_dict
+from ..config import Config, shared_config
 from ..errors import ConfigError, RunError
 from ..runs import read_checkpoint, saved_info
 from .pretrained import (NAMESAKES, TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, holds_namesake,
@@ -95,7 +95,7 @@ def load_run_network(run: str | Path, which: str = "best", load_weights: bool = 
     checkpoint, path = read_checkpoint(run, which, weights=load_weights)
     hp = checkpoint["hyper_parameters"]
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-    cfg, facts = upgrade_saved_config(config_from_dict(hp["config"]), state), saved_info(hp)
+    cfg, facts = upgrade_saved_config(shared_config(hp["config"]), state), saved_info(hp)
     input_shape = tuple(int(v) for v in facts["input_shape"])
     model = build_model(cfg, len(facts["class_names"]), input_shape, load_weights=False)
     if load_weights:

@@ -74,3 +74,12 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> "_config.
     cfg = _config.load_config(path, overrides, task_sections)
     get_task(cfg.task).validate(cfg)
     return cfg
+
+
+def complete_config(cfg: "_config.Config") -> "_config.Config":
+    """A config built without the task registry (lienzo.config alone) with its task's sections added at
+    their defaults and its task's checks run; a complete one is returned as it is."""
+    task = get_task(cfg.task)
+    if all(hasattr(cfg, name) for name in task.config_sections):
+        return cfg
+    return config_from_dict(cfg.to_dict())

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
+from ..config import FinetuneConfig, validate_finetune
 from ..data.module import ClassificationData
 from ..data.transforms import BatchAugment, Normalizer
 from ..errors import ConfigError, DataError
@@ -327,9 +328,11 @@ class Classify(Task):
 
     name = "classify"
     main_metric = ("test", "top1", "max")
+    config_sections = {"finetune": FinetuneConfig}  # per-layer rates, frozen and re-initialised layers
     MONITOR_MODES = {"val_loss": "min", "val_top1": "max", "train_loss": "min"}
 
     def validate(self, cfg) -> None:
+        validate_finetune(cfg.finetune)
         if cfg.trainer.monitor not in self.MONITOR_MODES:
             raise ConfigError(f"trainer.monitor: {cfg.trainer.monitor!r} is not one of {', '.join(self.MONITOR_MODES)}")
 

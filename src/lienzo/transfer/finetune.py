@@ -21,7 +21,7 @@ import logging
 import torch
 from torch import nn
 
-from ..config import FinetuneGroup, config_from_dict
+from ..config import FinetuneConfig, FinetuneGroup, config_from_dict
 from ..errors import ConfigError
 from ..models.pretrained import classifier_name
 
@@ -40,7 +40,8 @@ def parse_groups(raw) -> list[FinetuneGroup]:
         return []
     if all(isinstance(g, FinetuneGroup) for g in raw):
         return list(raw)
-    return config_from_dict({"finetune": {"groups": list(raw)}}).finetune.groups
+    sections = {"finetune": FinetuneConfig}  # the section classify adds to the shared config
+    return config_from_dict({"finetune": {"groups": list(raw)}}, sections_for=lambda task: sections).finetune.groups
 
 
 def assign(model: nn.Module, groups: list[FinetuneGroup]) -> dict[str, int | None]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import config_from_dict
+from ..tasks import config_from_dict
 from ..data.arrays import ImageArrays
 from ..data.hdf5 import write_hdf5
 from ..errors import RunError
