@@ -24,14 +24,15 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
-SPLIT_PREFIXES = ("train_", "val_")
+SPLIT_PREFIXES = ("train_", "val_", "test_")
+SPLIT_LABELS = {"train_": ("training", "-o"), "val_": ("validation", "-s"), "test_": ("test", "-^")}
 NOT_CURVES = ("epoch", "seconds", "step")
 
 
 def curve_groups(history: list[dict]) -> dict[str, list[str]]:
     """Logged columns grouped into one panel per quantity: {"loss": ["train_loss", "val_loss"], "lr": [...]}.
 
-    Whatever a task logs gets a curve; train_/val_ versions of a quantity share a panel."""
+    Whatever a task logs gets a curve; train_/val_/test_ versions of a quantity share a panel."""
     columns: list[str] = []
     for row in history:
         columns += [k for k in row if k not in columns]
@@ -58,7 +59,7 @@ def panel_grid(panels: int):
     panels = max(panels, 1)
     cols = min(panels, 3)
     rows = math.ceil(panels / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
     for ax in axes.flat[panels:]:
         ax.axis("off")
     return fig, list(axes.flat[:panels])
@@ -80,8 +81,7 @@ def plot_curves(history: list[dict], path: Path) -> Path:
     fig, axes = panel_grid(len(groups))
     for ax, (base, columns) in zip(axes, groups.items()):
         for column in columns:
-            style = "-s" if column.startswith("val_") else "-o"
-            label = "validation" if column.startswith("val_") else "training" if column.startswith("train_") else column
+            label, style = next((v for prefix, v in SPLIT_LABELS.items() if column.startswith(prefix)), (column, "-o"))
             values = [r.get(column, math.nan) for r in history]
             ax.plot(epochs, [math.nan if _missing(v) else v for v in values], style, ms=3, label=label)
         finish_panel(ax, base, base)
