@@ -23,7 +23,6 @@ import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

@@ -296,12 +296,13 @@ def _created(run_dir: Path) -> str | None:
     import datetime
 
     try:
-        stamp = run_dir.stat().st_ctime if not (run_dir / CREATED_FILE).is_file() else None
-        text = (run_dir / CREATED_FILE).read_text().strip() if stamp is None else None
+        return (run_dir / CREATED_FILE).read_text().strip()
+    except OSError:  # a run made before the stamp existed: the folder's own time
+        pass
+    try:
+        stamp = run_dir.stat().st_ctime
     except OSError:
         return None
-    if text:
-        return text
     return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 

@@ -60,7 +60,8 @@ class HistoryWriter(Checkpoint):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # The rates the epoch's last step used (schedulers move on at the epoch's end, before we write).
-        self._lrs = learning_rates(trainer.optimizers)
+        if batch_idx == trainer.num_training_batches - 1:
+            self._lrs = learning_rates(trainer.optimizers)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         row: dict = {"epoch": trainer.current_epoch + 1}

@@ -11,11 +11,10 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ..config import Config, shared_config
-from ..errors import ConfigError, RunError
+from ..errors import ConfigError
 from ..runs import read_checkpoint, saved_info
 from .pretrained import (NAMESAKES, TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, holds_namesake,
                          is_weights_file, load_matching, load_pretrained, load_state, refuse_namesake)

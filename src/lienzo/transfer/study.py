@@ -236,7 +236,7 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
     rows.append({"step": "0", "method": "source network's softmax on the photos (its own domain)",
                  "top1": own.get("top1"), "top5": own.get("top5"), "count": own.get("count"), "target": False})
 
-    result, _ = evaluate(source, [f"data.name=hdf5", f"data.root={target}", f"data.channels={channels}"])
+    result, _ = evaluate(source, ["data.name=hdf5", f"data.root={target}", f"data.channels={channels}"])
     rows.append({"step": "1", "method": "source network's softmax on the drawings",
                  "top1": result["top1"], "top5": result["top5"], "count": result["count"], "target": True})
 

@@ -29,7 +29,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from ..errors import DataError, ModelError
 from ..metrics.classification import classification_metrics
-from ..runs import atomic_write_text, new_run_dir, read_json, unique_path, write_json
+from ..runs import atomic_write_text, new_run_dir, unique_path, write_json
 from .features import read_features
 
 log = logging.getLogger("lienzo")
