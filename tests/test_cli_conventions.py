@@ -104,7 +104,7 @@ def test_import_lienzo_is_lazy_and_the_verbs_stay_functions():
 
 def test_json_on_every_verb_that_prints_results(capsys, monkeypatch, tmp_path):
     result = {"top1": 0.85, "top5": 0.99, "cross_entropy": 0.4123, "count": 20, "per_class": {"a": {"top1": 1.0}}}
-    fake_module(monkeypatch, "lienzo.evaluate", evaluate=lambda run, overrides, split: (result, tmp_path / "e.json"))
+    fake_module(monkeypatch, "lienzo.evaluate", evaluate=lambda run, overrides, split, samples=None: (result, tmp_path / "e.json"))
     fake_module(monkeypatch, "lienzo.transfer.svm", evaluate_svm=lambda m, f, s: (result, tmp_path / "s.json"))
     code, out, _ = run_cli(capsys, "evaluate", str(tmp_path), "--json")
     assert code == 0 and json.loads(out) == {"split": "test", "path": str(tmp_path / "e.json"), "results": result}

@@ -312,3 +312,124 @@ def test_score_and_split_leave_no_unwritable_array_warning(tmp_path):
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "d.h5").is_file()
+
+
+# --- issue 10: filter on HDF5 files of RGB+mask samples ---
+
+
+@pytest.fixture(scope="module")
+def grey_run(tmp_path_factory):
+    """A BaseNet run on tiny 28×28 grey images, its test images, and the run's probabilities for them."""
+    from lienzo import load_config, train
+    from lienzo.data.idx import load_idx_split
+    from lienzo.evaluate import load_run
+    from lienzo.tasks.classify import run_logits
+    from tests.helpers import write_idx_dataset
+
+    tmp_path = tmp_path_factory.mktemp("grey_run")
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=12)
+    run = train(load_config("configs/fashion_basenet.yaml", [
+        f"data.root={root}", "data.batch_size=30", "trainer.max_epochs=1", "trainer.progress=false",
+        f"run.dir={tmp_path / 'runs'}", "optim.lr=0.05"]))
+    loaded = load_run(run)
+    test = load_idx_split(root, "test", loaded.class_names)
+    return run, loaded.class_names, test, run_logits(loaded, test.images).softmax(1)
+
+
+def _rgb_mask(grey):
+    """N×1×H×W grey images as N×H×W×4 RGB+mask samples: RGB = the grey copied, mask = a square per image."""
+    import torch
+
+    masks = torch.zeros_like(grey)
+    for i in range(len(grey)):
+        masks[i, 0, i : i + 10, 2 : 12 + i] = 255
+    return torch.cat([grey.expand(-1, 3, -1, -1), masks], 1).permute(0, 2, 3, 1).numpy()
+
+
+def _threshold_between(values, kept: int) -> float:
+    """A threshold that keeps the `kept` largest of distinct values."""
+    ordered = sorted(values, reverse=True)
+    assert ordered[kept - 1] > ordered[kept]
+    return (ordered[kept - 1] + ordered[kept]) / 2
+
+
+def test_filter_hdf5_keeps_rgb_mask_samples_the_run_is_sure_of(grey_run, tmp_path):
+    from lienzo.data.hdf5 import write_hdf5
+
+    run, names, test, probs = grey_run
+    samples = _rgb_mask(test.images)
+    write_hdf5(tmp_path / "masks.h5", samples, test.labels.numpy(), names)
+    own = probs[range(len(test)), test.labels]  # the run knows every class of the file: its own class counts
+    min_prob = _threshold_between(own.tolist(), kept=5)
+    result = curate.filter_hdf5(run, tmp_path / "masks.h5", tmp_path / "kept.h5", min_prob=min_prob)
+    keep = (own >= min_prob).numpy()
+    kept = load_hdf5(tmp_path / "kept.h5", "train")
+    assert keep.sum() == 5 and kept.class_names == names and kept.shape == (4, 28, 28)
+    assert np.array_equal(kept.images.permute(0, 2, 3, 1).numpy(), samples[keep])  # the mask kept as it was
+    assert np.array_equal(kept.labels.numpy(), test.labels.numpy()[keep])
+    present = [n for n in names if n in {names[c] for c in test.labels.tolist()}]
+    assert list(result["counts"]) == present == list(result["removed"])
+    for name in present:
+        of_class = np.array([names[c] == name for c in test.labels.tolist()])
+        assert result["counts"][name] == (keep & of_class).sum()
+        assert result["removed"][name] == (~keep & of_class).sum()
+    assert (own >= min_prob).tolist() != (probs.max(1).values >= min_prob).tolist()  # own class ≠ top-1 here
+    with pytest.raises(RunError, match="exists"):
+        curate.filter_hdf5(run, tmp_path / "masks.h5", tmp_path / "kept.h5")
+
+
+def test_filter_hdf5_unknown_names_go_by_top1_and_groups_stay(grey_run, tmp_path, caplog):
+    from lienzo.data.hdf5 import write_hdf5
+
+    run, _, test, probs = grey_run
+    samples, labels = _rgb_mask(test.images), test.labels.numpy()
+    file_names = ["a", "b", "c"]
+    write_hdf5(tmp_path / "split.h5", samples[:8], labels[:8], file_names, "train")
+    write_hdf5(tmp_path / "split.h5", samples[8:], labels[8:], file_names, "test")
+    top1 = probs.max(1).values
+    min_prob = _threshold_between(top1.tolist(), kept=6)
+    with caplog.at_level("INFO", logger="lienzo"):
+        result = curate.filter_hdf5(run, tmp_path / "split.h5", tmp_path / "kept.h5", min_prob=min_prob)
+    assert "class 'a' is not one of the run's classes: keeping by the top-1 probability" in caplog.text
+    keep = (top1 >= min_prob).numpy()
+    assert sum(result["counts"].values()) == 6 and sum(result["removed"].values()) == 6
+    for part, rows in (("train", slice(0, 8)), ("test", slice(8, 12))):
+        kept = load_hdf5(tmp_path / "kept.h5", part)
+        assert np.array_equal(kept.images.permute(0, 2, 3, 1).numpy(), samples[rows][keep[rows]]), part
+        assert kept.class_names == file_names and np.array_equal(kept.labels.numpy(), labels[rows][keep[rows]])
+    with pytest.raises(DataError, match=r"class 'a' is not one of the run's classes.*--by predicted"):
+        curate.filter_hdf5(run, tmp_path / "split.h5", tmp_path / "true.h5", by="true")
+    with pytest.raises(DataError, match="no sample passed the filter"):
+        curate.filter_hdf5(run, tmp_path / "split.h5", tmp_path / "none.h5", min_prob=1.0)
+    assert not (tmp_path / "none.h5").exists() and not (tmp_path / "none.h5.partial").exists()
+
+
+def test_filter_hdf5_from_the_cli(grey_run, tmp_path, capsys):
+    import json
+
+    from lienzo.cli import main
+    from lienzo.data.hdf5 import write_hdf5
+
+    run, names, test, probs = grey_run
+    write_hdf5(tmp_path / "masks.h5", _rgb_mask(test.images), test.labels.numpy(), names)
+    top1 = probs.max(1).values
+    min_prob = _threshold_between(top1.tolist(), kept=3)
+    assert main(["curate", "filter", str(run), str(tmp_path / "masks.h5"), "--min-prob", str(min_prob), "--by",
+                 "predicted", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["out"] == str(tmp_path / "masks_kept.h5") and printed["total"] == 3  # beside FILE.h5
+    assert sum(printed["removed"].values()) == 9
+    assert load_hdf5(tmp_path / "masks_kept.h5", "train").images.shape == (3, 4, 28, 28)
+    assert main(["curate", "filter", str(run), str(tmp_path / "masks.h5"), "--copy"]) == 2
+    assert "--classes and --copy apply to a scores CSV" in capsys.readouterr().err
+
+
+def test_fit_to_run_converts_and_resizes_as_files_are_read():
+    import torch
+
+    colours = torch.tensor([[[10, 20], [30, 40]], [[50, 60], [70, 80]], [[90, 100], [110, 120]]], dtype=torch.uint8)
+    images = colours.repeat_interleave(2, 1).repeat_interleave(2, 2).unsqueeze(0)  # 1×3×4×4 in 2×2 blocks
+    assert torch.equal(curate.fit_to_run(images, (3, 2, 2)), colours.unsqueeze(0))  # the area average
+    grey = curate.fit_to_run(images, (1, 2, 2))
+    luma = (0.299 * colours[0] + 0.587 * colours[1] + 0.114 * colours[2]).round().to(torch.uint8)
+    assert grey.shape == (1, 1, 2, 2) and torch.equal(grey[0, 0], luma)

@@ -16,7 +16,7 @@ CATALOG = Path(__file__).with_name("model_catalog.json")
 
 
 COLUMN_TITLES = {"params_32px_10": "params 3x32x32/10", "params_224px_1000": "params 3x224x224/1000",
-                 "params": "params"}
+                 "params_32px_3ch": "params G+D 3x32x32", "params_64px_4ch": "params G+D 4x64x64", "params": "params"}
 
 
 def read_catalog(pattern: str = "*", kind: str | None = None) -> list[dict] | None:

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lienzo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_models, _add_summary, _add_bench, _add_features,
+    for add in (_add_train, _add_evaluate, _add_sample, _add_predict, _add_models, _add_summary, _add_bench, _add_features,
                 _add_svm, _add_tsne, _add_curate, _add_study, _add_runs):
         add(verbs)
     return parser
@@ -144,9 +144,22 @@ def _add_evaluate(verbs) -> None:
     p.add_argument("run", help="a run folder made by 'lienzo train'")
     _overrides(p, "data.* / trainer.* overrides (results go to RUN/evaluations/)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
+    p.add_argument("--n", type=positive_int, help="generate runs: samples scored (default: 50,000, the paper's)")
     _threads_flag(p, " or the run's config")
     _json_flag(p)
     p.set_defaults(handler=_evaluate)
+
+
+def _add_sample(verbs) -> None:
+    p = verbs.add_parser("sample", help="draw samples from a generate run: a grid, PNG files or an HDF5 file")
+    p.add_argument("run", help="a generate run folder")
+    p.add_argument("--n", type=positive_int, default=64, help="samples (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p.add_argument("--out", help="grid.png, a folder/ (one PNG each, RGBA for RGB+mask) or file.h5 "
+                                 "(default: RUN/samples/samples-seedS.png)")
+    p.add_argument("--interpolate", action="store_true", help="rows of 8 samples walking between two noise vectors")
+    _threads_flag(p, " or the run's config")
+    p.set_defaults(handler=_sample)
 
 
 def _add_predict(verbs) -> None:
@@ -170,8 +183,10 @@ def _add_models(verbs) -> None:
 def _add_summary(verbs) -> None:
     p = verbs.add_parser("summary", help="each layer's output volume and parameters")
     p.add_argument("arch", help="a registered architecture (see 'lienzo models')")
-    p.add_argument("--input", type=_shape, default=(3, 224, 224), metavar="C,H,W", help="default: 3,224,224")
-    p.add_argument("--num-classes", type=positive_int, default=None, help="default: 1000 from 64 px up, else 10")
+    p.add_argument("--input", type=_shape, default=None, metavar="C,H,W",
+                   help="image shape (default: 3,224,224 for a classifier, 3,32,32 for a GAN)")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="a classifier's classes (default: 1000 from 64 px up, else 10)")
     _json_flag(p)
     p.set_defaults(handler=_summary)
 
@@ -257,7 +272,7 @@ def _legacy_out(p: argparse.ArgumentParser) -> None:
 
 
 def _add_curate(verbs) -> None:
-    p = verbs.add_parser("curate", help="build datasets: match names, score, filter, split")
+    p = verbs.add_parser("curate", help="build datasets: match names, score, filter, split, RGB+mask files")
     curate_verbs = p.add_subparsers(dest="curate_verb", required=True, metavar="WHAT")
     c = curate_verbs.add_parser("match", help="file names + class vocabulary -> OUT/<class>/")
     c.add_argument("source", help="a folder of images named by what they show")
@@ -278,14 +293,26 @@ def _add_curate(verbs) -> None:
     _threads_flag(c, " or the run's config")
     _json_flag(c)
     c.set_defaults(handler=_curate_score)
-    c = curate_verbs.add_parser("filter", help="keep scored images by confidence or class")
-    c.add_argument("scores", help="a CSV made by 'lienzo curate score'")
-    _legacy_out(c)
-    c.add_argument("--out", help="folder of kept images (default: SCORES_kept beside SCORES)")
-    c.add_argument("--min-prob", type=probability, help="top-1 probability threshold (the GAN thesis kept >= 0.75)")
-    c.add_argument("--classes", help="comma-separated class names to keep")
-    c.add_argument("--by", choices=("predicted", "true"), default="predicted", help="default: predicted")
-    c.add_argument("--copy", action="store_true", help="copy files instead of linking them")
+    c = curate_verbs.add_parser(
+        "filter", help="keep scored images, or an HDF5 file's samples, by confidence or class",
+        description="SCORES.csv: keep the images of a 'curate score' CSV, into OUT/<class>/. "
+                    "RUN FILE.h5: a classify run scores the file's images (the RGB part of RGB+mask) and the "
+                    "samples it is sure of keep every channel, in one .h5 of the same layout.")
+    c.add_argument("scores", metavar="SCORES|RUN",
+                   help="a CSV made by 'lienzo curate score', or a classify run folder to score FILE.h5 with")
+    c.add_argument("data", nargs="?", metavar="FILE.h5",
+                   help="after RUN: an HDF5 file to score and filter (e.g. made by coco-masks or mask-pairs)")
+    c.add_argument("--out", help="folder of kept images (default: SCORES_kept beside SCORES); with RUN FILE.h5 an "
+                                 ".h5 file (default: FILE_kept.h5 beside FILE.h5)")
+    c.add_argument("--min-prob", type=probability,
+                   help="probability threshold (the GAN thesis kept >= 0.75; RUN FILE.h5: default 0.75)")
+    c.add_argument("--classes", help="comma-separated class names to keep (SCORES.csv)")
+    c.add_argument("--by", choices=("predicted", "true"),
+                   help="SCORES.csv: the class a kept image is filed under (default: predicted). RUN FILE.h5: "
+                        "whose probability counts, the top-1 or the sample's own class matched by name (default: "
+                        "true when the run knows every class of the file, else predicted)")
+    c.add_argument("--copy", action="store_true", help="copy files instead of linking them (SCORES.csv)")
+    _threads_flag(c, " or the run's config, with RUN FILE.h5")
     _json_flag(c)
     c.set_defaults(handler=_curate_filter)
     c = curate_verbs.add_parser("split", help="stratified train/val/test into folders or one .h5")
@@ -299,6 +326,36 @@ def _add_curate(verbs) -> None:
     c.add_argument("--channels", type=int, choices=(1, 3), help="HDF5: convert to 1 or 3 channels")
     _json_flag(c)
     c.set_defaults(handler=_curate_split)
+    _add_curate_masks(curate_verbs)
+
+
+def _add_curate_masks(curate_verbs) -> None:
+    c = curate_verbs.add_parser("coco-masks", help="COCO instances -> one .h5 of RGB+mask samples (4 channels)")
+    c.add_argument("annotations", help="a COCO instances JSON (instances_*.json)")
+    c.add_argument("images", help="the folder of its image files")
+    c.add_argument("--out", help="an .h5 file (default: ANNOTATIONS_masksS.h5 beside ANNOTATIONS, S the size)")
+    c.add_argument("--size", type=positive_int, default=64, help="square side in pixels (default: 64)")
+    c.add_argument("--min-area", type=probability, default=0.15,
+                   help="keep instances covering at least this fraction of the (square) image (default: 0.15)")
+    c.add_argument("--categories", help="comma-separated category names to keep (default: all)")
+    c.add_argument("--strict", action="store_true", help="a listed image that is missing is an error, not skipped")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _json_flag(c)
+    c.set_defaults(handler=_curate_coco_masks)
+    c = curate_verbs.add_parser("mask-pairs", help="images + masks of the same name -> one .h5 of RGB+mask samples")
+    c.add_argument("images", help="a folder of images")
+    c.add_argument("masks", help="a folder of their masks, same relative names (foreground > 127, or palette index > 0)")
+    c.add_argument("--out", help="an .h5 file (default: IMAGES_masksS.h5 beside IMAGES, S the size)")
+    c.add_argument("--size", type=positive_int, default=64, help="square side in pixels (default: 64)")
+    c.add_argument("--min-fg", type=probability, default=0.05, help="least foreground fraction (default: 0.05)")
+    c.add_argument("--max-fg", type=probability, default=0.6, help="most foreground fraction (default: 0.6)")
+    c.add_argument("--max-border", type=probability, default=0.2,
+                   help="most of the foreground on the 1-pixel image frame (default: 0.2)")
+    c.add_argument("--largest-component", action="store_true", help="keep only each mask's largest connected region")
+    c.add_argument("--label", default="object", help="the one class name of the samples (default: object)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _json_flag(c)
+    c.set_defaults(handler=_curate_mask_pairs)
 
 
 def _add_study(verbs) -> None:
@@ -323,6 +380,21 @@ def _add_study(verbs) -> None:
     s.add_argument("--seed", type=int, default=0, help="default: 0")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(handler=_study)
+    m = study_verbs.add_parser("masks", help="the GAN thesis's test: does the mask as a 4th channel help a WGAN-GP?",
+                               description="Composites of Fashion-MNIST garments on photo crops (RGB + the garment's "
+                                           "mask), a domain scorer trained on them, WGAN-GP with 3 and 4 channels at "
+                                           "the same budget, and a table of IS/FID/KID with sample grids "
+                                           "(~50 minutes on a 2-core CPU; --full: the paper's size, for a GPU).")
+    m.add_argument("--out", default="runs/study_masks", help="study folder, a new name if taken (default: runs/study_masks)")
+    m.add_argument("--full", action="store_true", help="64 px, 128 maps, 100k generator steps, 50,000 samples (a GPU)")
+    m.add_argument("--steps", type=positive_int, help="generator steps of each GAN (default: 1200; --full 100000)")
+    m.add_argument("--maps", type=positive_int, help="feature maps of generator and critic (default: 32; --full 128)")
+    m.add_argument("--eval-samples", type=positive_int, help="samples scored per GAN (default: 5000; --full 50000)")
+    m.add_argument("--scorer", metavar="RUN", help="a classifier run on the composites' RGB (default: train one)")
+    m.add_argument("--data-root", help="Fashion-MNIST folder (default: Debian's)")
+    m.add_argument("--seed", type=int, default=0, help="default: 0")
+    m.add_argument("--no-progress", action="store_true", help="no progress bars")
+    m.set_defaults(handler=_study_masks)
 
 
 def _add_runs(verbs) -> None:
@@ -530,8 +602,16 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from .evaluate import evaluate
 
-    result, path = evaluate(args.run, args.overrides, split=args.split)
+    result, path = evaluate(args.run, args.overrides, split=args.split, samples=args.n)
     _print_evaluation(args, result, path)
+    return EXIT_OK
+
+
+def _sample(args) -> int:
+    from .sample import sample
+
+    out = sample(args.run, n=args.n, seed=args.seed, out=args.out, interpolate=args.interpolate)
+    print(out)
     return EXIT_OK
 
 
@@ -670,12 +750,67 @@ def _curate_score(args) -> int:
 def _curate_filter(args) -> int:
     from . import curate
 
+    if args.data is not None and Path(args.data).suffix in (".h5", ".hdf5"):
+        return _curate_filter_hdf5(args)
+    args.legacy_out = args.data  # SCORES OUT: the old positional spelling of --out
     out = _out(args, _beside(str(Path(args.scores).with_suffix("")), "_kept"))
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    counts = curate.filter_scored(args.scores, out, min_prob=args.min_prob, classes=classes, by=args.by,
-                                  copy=args.copy)
+    counts = curate.filter_scored(args.scores, out, min_prob=args.min_prob, classes=classes,
+                                  by=args.by or "predicted", copy=args.copy)
     _print_counts(counts, out, args.json)
     return EXIT_OK
+
+
+def _curate_filter_hdf5(args) -> int:
+    """`curate filter RUN FILE.h5`: score the file's samples with a classify run, keep the sure ones."""
+    from . import curate
+
+    if args.classes or args.copy:
+        raise ConfigError("--classes and --copy apply to a scores CSV; `curate filter RUN FILE.h5` keeps samples "
+                          "of every class into one .h5")
+    out = Path(args.out) if args.out else _beside(str(Path(args.data).with_suffix("")), "_kept.h5")
+    args.run = args.scores  # trainer.threads from the run's config, as `curate score` takes it
+    with cpu_threads(resolve_threads(args)):
+        result = curate.filter_hdf5(args.scores, args.data, out, by=args.by,
+                                    min_prob=0.75 if args.min_prob is None else args.min_prob)
+    _print_curated(result, out, args.json)
+    return EXIT_OK
+
+
+def _curate_coco_masks(args) -> int:
+    from . import curate
+
+    out = Path(args.out) if args.out else _beside(str(Path(args.annotations).with_suffix("")), f"_masks{args.size}.h5")
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+    result = curate.coco_masks(args.annotations, args.images, out, size=args.size, min_area=args.min_area,
+                               categories=categories, strict=args.strict, progress=not args.no_progress)
+    _print_curated(result, out, args.json)
+    return EXIT_OK
+
+
+def _curate_mask_pairs(args) -> int:
+    from . import curate
+
+    out = Path(args.out) if args.out else _beside(args.images, f"_masks{args.size}.h5")
+    result = curate.mask_pairs(args.images, args.masks, out, size=args.size, min_fg=args.min_fg, max_fg=args.max_fg,
+                               max_border=args.max_border, largest_component=args.largest_component,
+                               label=args.label, progress=not args.no_progress)
+    _print_curated(result, out, args.json)
+    return EXIT_OK
+
+
+def _print_curated(result: dict, out, as_json: bool) -> None:
+    """Samples kept per class, then what was removed (per reason, or per class), then the output file."""
+    counts, removed = result["counts"], result["removed"]
+    if as_json:
+        print_json({"counts": counts, "total": sum(counts.values()), "removed": removed, "out": out})
+        return
+    for name, n in counts.items():
+        print(f"{name:<30} {n:>6}")
+    print(f"{'total':<30} {sum(counts.values()):>6}")
+    for name, n in removed.items():
+        print(f"{'removed: ' + name:<30} {n:>6}")
+    print(out)
 
 
 def _curate_split(args) -> int:
@@ -696,6 +831,18 @@ def _study(args) -> int:
                              args.low_lr, args.high_lr, seed=args.seed, max_test=args.max_test)
     study = illustration_study(args.out, args.source, settings, data_root=args.data_root,
                                progress=not args.no_progress)
+    print(format_table(study), end="")
+    print(study["dir"])
+    return EXIT_OK
+
+
+def _study_masks(args) -> int:
+    from .generate_study import FULL_SETTINGS, MasksStudySettings, format_table, masks_study, with_overrides
+
+    base = FULL_SETTINGS if args.full else MasksStudySettings()
+    settings = with_overrides(base, steps=args.steps, maps=args.maps, eval_samples=args.eval_samples, seed=args.seed)
+    study = masks_study(args.out, settings, scorer=args.scorer, fashion_root=args.data_root,
+                        progress=not args.no_progress)
     print(format_table(study), end="")
     print(study["dir"])
     return EXIT_OK

@@ -67,6 +67,7 @@ class OptimConfig:
     lr: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
+    betas: list[float] | None = None  # adam/adamw: (beta1, beta2); None = (0.9, 0.999). WGAN-GP uses [0.0, 0.9]
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     schedule: str = "none"  # none, step, cosine, onecycle, linear (warm-up then linear decay to 0), plateau
@@ -89,7 +90,8 @@ class TrainerConfig:
     early_stopping_patience: int | None = None  # epochs without val improvement; None = off
     monitor: str = "val_loss"  # what best.ckpt and early stopping watch: a logged metric of the task
     # (classify: val_loss, val_top1, or train_loss when training on the whole split); its mode (min/max) is the task's
-    max_steps: int | None = None  # stop after this many optimizer steps (GANs count generator steps); None = epochs
+    max_steps: int | None = None  # stop after this many optimizer steps (GANs count generator steps), however
+    # many epochs that takes (max_epochs is then no limit); None = max_epochs
     logger: str = "csv"  # csv (history.csv), tensorboard (<run>/tensorboard) or mlflow (<run.dir>/mlruns, no server)
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
     test_every_epoch: bool = False  # also score the test split after every epoch: test_loss/test_top1 in
@@ -285,6 +287,8 @@ def _validate(cfg: Config) -> None:
                           f"{cfg.optim.lookahead_steps} and {cfg.optim.lookahead_alpha}")
     if cfg.trainer.tta_shift < 0:
         raise ConfigError(f"trainer.tta_shift: must be >= 0, got {cfg.trainer.tta_shift}")
+    if cfg.optim.betas is not None and (len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas)):
+        raise ConfigError(f"optim.betas: expected two numbers in [0, 1), got {cfg.optim.betas}")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
         raise ConfigError(f"trainer.max_steps: must be at least 1, got {cfg.trainer.max_steps}")
 

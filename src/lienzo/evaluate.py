@@ -137,17 +137,27 @@ def best_epoch(history: list[dict], monitor: str, mode: str) -> int | None:
     return int(pick(rows, key=lambda r: r[monitor])["epoch"])
 
 
-def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test") -> tuple[dict, Path]:
-    """Re-evaluate a run's best networks on its data or on other data (`data.*` overrides).
+def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
+             samples: int | None = None) -> tuple[dict, Path]:
+    """Re-evaluate a run's best networks on its data or on other data (`data.*` overrides), or with other
+    settings of its task's own section (`gan.scorer=...`); `samples`: how many a generative task draws.
 
     Writes `<run>/evaluations/<data name>-<split>[-N].json`, never the run's own metrics.json."""
     run_dir = Path(run)
     loaded = load_run(run_dir, "best")
-    bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith(("data.", "trainer."))]
+    task = get_task(loaded.task)
+    own = tuple(f"{name}." for name in task.config_sections if name not in Config.__dataclass_fields__)
+    bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith(("data.", "trainer.", *own))]
     if bad:
-        raise RunError(f"evaluate takes only data.* and trainer.* overrides, not '{bad[0]}'")
+        allowed = ", ".join(f"{p}*" for p in ("data.", "trainer.", *own))
+        raise RunError(f"evaluate takes only {allowed} overrides, not '{bad[0]}'")
+    if samples is None and task.sample_count_key is not None:
+        samples = task.sample_count_default
+    if samples is not None:
+        if task.sample_count_key is None:
+            raise RunError(f"{run_dir}: --n (samples to draw) is for generative runs; this is a {loaded.task} run")
+        overrides = [*overrides, f"{task.sample_count_key}={samples}"]
     cfg = load_config(run_dir / CONFIG_FILE, overrides) if (run_dir / CONFIG_FILE).is_file() else loaded.config
-    task = get_task(cfg.task)
     data = task.data_module(cfg, loaded.info)
     data.setup("test")
     results, _ = split_results(task, loaded, data, cfg, splits=(split,))

@@ -25,9 +25,10 @@ def build_optimizer(params, optim_cfg) -> torch.optim.Optimizer:
     if optim_cfg.name == "sgd":
         return torch.optim.SGD(params, lr=optim_cfg.lr, momentum=optim_cfg.momentum,
                                nesterov=optim_cfg.nesterov and optim_cfg.momentum > 0)
+    betas = tuple(optim_cfg.betas) if optim_cfg.betas else (0.9, 0.999)
     if optim_cfg.name == "adam":
-        return torch.optim.Adam(params, lr=optim_cfg.lr)
-    return torch.optim.AdamW(params, lr=optim_cfg.lr)
+        return torch.optim.Adam(params, lr=optim_cfg.lr, betas=betas)
+    return torch.optim.AdamW(params, lr=optim_cfg.lr, betas=betas)
 
 
 def build_scheduler(optimizer, optim_cfg, total_steps: int):

@@ -5,39 +5,85 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .errors import ModelError
 from .models import create_model, list_models
-from .models.registry import get_builder, kinds
+from .models.registry import KIND_DEFAULTS, get_builder, kinds, model_kind
 
 
 def default_classes(input_shape) -> int:
     return 1000 if min(input_shape[1:]) >= 64 else 10
 
 
-def summary(arch: str, input_shape=(3, 224, 224), num_classes: int | None = None) -> dict:
-    """Each leaf layer's output shape (C×H×W or features) and parameters, from one forward pass.
+def summary(arch: str, input_shape=None, num_classes: int | None = None) -> dict:
+    """Each leaf layer's output shape (C×H×W or features) and parameters, from one forward pass, for the
+    kind of model `arch` is (its entry in SUMMARIES); `input_shape` None is the kind's default.
 
     Spatial sizes follow W₂ = (W₁ − F + 2P)/S + 1. At 3×224×224 with 1000 classes VGG-16 has
     138,357,544 parameters; AlexNet at 3×227×227 about 62 M.
     """
-    channels, height, width = input_shape
+    kind = model_kind(arch)
+    if kind not in SUMMARIES:
+        raise ModelError(f"lienzo summary does not describe {kind} models yet ({arch})")
+    return SUMMARIES[kind](arch, input_shape, num_classes)
+
+
+def _classifier_summary(arch: str, input_shape, num_classes: int | None) -> dict:
+    """A classifier from one image of `input_shape` (default 3×224×224) to its num_classes logits."""
+    channels, height, width = input_shape = tuple(input_shape or (3, 224, 224))
     num_classes = num_classes or default_classes(input_shape)
     model = create_model(arch, num_classes=num_classes, in_chans=channels, input_size=(height, width)).eval()
+    rows, macs = _trace(model, torch.zeros(1, channels, height, width))
+    return {"arch": arch, "kind": "classifier", "input": list(input_shape), "num_classes": num_classes,
+            "layers": rows, "parameters": _count(model), "macs": macs,
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def _gan_summary(arch: str, input_shape, num_classes: int | None) -> dict:
+    """A GAN's two networks, each with its own rows, parameters and multiply-adds: the generator from one
+    noise vector, the critic from one image of `input_shape` (C×S×S, default the kind's 3×32×32)."""
+    if num_classes is not None:
+        raise ModelError(f"{arch} is a GAN: it takes no number of classes (leave out --num-classes)")
+    side = KIND_DEFAULTS["gan"]["image_size"]
+    channels, height, width = tuple(input_shape or (KIND_DEFAULTS["gan"]["channels"], side, side))
+    if height != width:
+        raise ModelError(f"{arch} makes square images: --input {channels},{height},{width} must have height = width")
+    model = create_model(arch, channels=channels, image_size=height).eval()
+    networks = []
+    for name, x in (("generator", torch.zeros(1, model.z_dim)), ("critic", torch.zeros(1, channels, height, width))):
+        network = getattr(model, name)
+        rows, macs = _trace(network, x, prefix=f"{name}.")
+        networks.append({"network": name, "input": list(x.shape[1:]), "layers": rows, "parameters": _count(network),
+                         "macs": macs})
+    return {"arch": arch, "kind": "gan", "input": [channels, height, width], "z_dim": model.z_dim, "maps": model.maps,
+            "networks": networks, "parameters": _count(model)}
+
+
+SUMMARIES = {"classifier": _classifier_summary, "gan": _gan_summary}
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _trace(model: torch.nn.Module, x: torch.Tensor, prefix: str = "") -> tuple[list[dict], int]:
+    """Each leaf module's output shape and own parameters, in call order, and the multiply-adds of
+    model(x) for one sample (convolutions, linear layers, matmuls)."""
     rows, hooks = [], []
     for name, module in model.named_modules():
         if next(module.children(), None) is None and name:
-            def hook(mod, _inputs, output, name=name):
+            def hook(mod, _inputs, output, name=prefix + name):
                 params = sum(p.numel() for p in mod.parameters(recurse=False))
                 rows.append({"layer": name, "type": type(mod).__name__, "output": list(output.shape[1:]),
                              "parameters": params})
 
             hooks.append(module.register_forward_hook(hook))
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(1, channels, height, width))
-    for h in hooks:
-        h.remove()
-    total = sum(p.numel() for p in model.parameters())
-    return {"arch": arch, "input": list(input_shape), "num_classes": num_classes, "layers": rows,
-            "parameters": total, "macs": counter.get_total_flops() // 2, "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows, counter.get_total_flops() // 2
 
 
 def macs_per_image(model: torch.nn.Module, input_shape) -> float:
@@ -68,14 +114,33 @@ def macs_for_precision(model: torch.nn.Module, input_shape) -> float:
 
 
 def format_summary(info: dict) -> str:
-    lines = [f"{info['arch']}  input {'×'.join(map(str, info['input']))}  {info['num_classes']} classes",
-             f"{'layer':<28}{'type':<20}{'output':>20}{'parameters':>14}", "-" * 82]
+    """The summary as text, in the layout of its kind of model."""
+    return FORMATS[info.get("kind", "classifier")](info)
+
+
+def _format_classifier(info: dict) -> str:
+    title = f"{info['arch']}  input {'×'.join(map(str, info['input']))}  {info['num_classes']} classes"
+    return _layer_table(info, title, "multiply-adds per image")
+
+
+def _format_gan(info: dict) -> str:
+    """The generator's table, then the critic's, then the two networks' total."""
+    head = f"{info['arch']}  images {'×'.join(map(str, info['input']))}  z {info['z_dim']}  maps {info['maps']}"
+    tables = [_layer_table(net, f"{net['network']}  input {'×'.join(map(str, net['input']))}",
+                           "multiply-adds per sample") for net in info["networks"]]
+    return "\n\n".join([head, *tables, f"{'total parameters (generator + critic)':<68}{info['parameters']:>14,}"])
+
+
+def _layer_table(info: dict, title: str, macs_label: str) -> str:
+    lines = [title, f"{'layer':<28}{'type':<20}{'output':>20}{'parameters':>14}", "-" * 82]
     for row in info["layers"]:
         shape = "×".join(map(str, row["output"]))
         lines.append(f"{row['layer']:<28}{row['type']:<20}{shape:>20}{row['parameters']:>14,}")
-    lines += ["-" * 82, f"{'total parameters':<68}{info['parameters']:>14,}",
-              f"{'multiply-adds per image':<68}{info['macs']:>14,}"]
+    lines += ["-" * 82, f"{'total parameters':<68}{info['parameters']:>14,}", f"{macs_label:<68}{info['macs']:>14,}"]
     return "\n".join(lines)
+
+
+FORMATS = {"classifier": _format_classifier, "gan": _format_gan}
 
 
 # The sizes each kind of model is counted at in `lienzo models`: column -> create_model arguments.
@@ -83,6 +148,7 @@ def format_summary(info: dict) -> str:
 COUNT_SIZES = {
     "classifier": {"params_32px_10": {"num_classes": 10, "in_chans": 3, "input_size": (32, 32)},
                    "params_224px_1000": {"num_classes": 1000, "in_chans": 3, "input_size": (224, 224)}},
+    "gan": {"params_32px_3ch": {"channels": 3, "image_size": 32}, "params_64px_4ch": {"channels": 4, "image_size": 64}},
 }
 
 def models_table(pattern: str = "*", kind: str | None = None) -> list[dict]:

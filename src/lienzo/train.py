@@ -25,7 +25,6 @@ from .evaluate import check_fits, finalize_run
 from .hardware import resolve_accelerator, resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
                    write_history)
-from .summary import macs_for_precision
 from .tasks import complete_config, get_task, load_config
 
 log = logging.getLogger("lienzo")
@@ -200,8 +199,9 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
         default_root_dir=str(run_dir),
         benchmark=accelerator == "gpu",
     )
-    if tcfg.max_steps is not None:
-        kwargs["max_steps"] = tcfg.max_steps
+    if tcfg.max_steps is not None:  # steps, however many epochs they take
+        kwargs.update(max_steps=tcfg.max_steps, max_epochs=-1)
+    kwargs.update(get_task(cfg.task).trainer_kwargs(cfg))
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
 
@@ -289,10 +289,9 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         if rank_zero:
             atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
             marker = mark_running(run_dir)
-        input_shape = info.get("input_shape")
         has_val = task.has_validation(data)
         trainer = build_trainer(cfg, run_dir, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
-                                macs_per_image=macs_for_precision(module, input_shape) if input_shape else None)
+                                macs_per_image=task.precision_macs(module, info))
         what = task.describe(cfg, module, info).get("arch")
         log.info("training %s%s on %s (%s), run folder %s", cfg.task, f" ({what})" if what else "",
                  trainer.strategy.root_device, trainer.precision, run_dir)

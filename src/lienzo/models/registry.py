@@ -5,7 +5,8 @@
     kinds()                                    # ["classifier", ...]: the kinds that have models
 
 Every model of a kind has that kind's face (a classifier: `forward_features`, `forward_head`,
-`get_classifier`, `reset_classifier`, `num_features`, `layer_groups`). Names are unique across kinds,
+`get_classifier`, `reset_classifier`, `num_features`, `layer_groups`; a gan: `generator`, `critic`,
+`z_dim`, `channels`, `image_size`, `maps`, `sample_noise`). Names are unique across kinds,
 so a name alone says which builder it is.
 """
 
@@ -21,7 +22,8 @@ from ..errors import ModelError, did_you_mean
 
 # kind → name → builder. Each kind's defaults for the arguments every builder of that kind takes.
 _MODELS: dict[str, dict[str, Callable[..., nn.Module]]] = {}
-KIND_DEFAULTS = {"classifier": {"num_classes": 10, "in_chans": 3, "input_size": (32, 32)}}
+KIND_DEFAULTS = {"classifier": {"num_classes": 10, "in_chans": 3, "input_size": (32, 32)},
+                 "gan": {"channels": 3, "image_size": 32}}
 
 
 def register_model(builder: Callable[..., nn.Module] | None = None, *, kind: str = "classifier"):

@@ -57,6 +57,9 @@ class Task:
     config_sections: ClassVar[dict[str, type]] = {}
     # (split, key, "min" | "max"): the headline number of a finished run, e.g. ("test", "top1", "max").
     main_metric: ClassVar[tuple[str, str, str]] = ("test", "loss", "min")
+    # The config key `lienzo evaluate --n` sets (samples drawn by a generative task); None: no --n.
+    sample_count_key: ClassVar[str | None] = None
+    sample_count_default: ClassVar[int | None] = None  # what `lienzo evaluate` draws without --n
 
     def validate(self, cfg) -> None:
         """Check the config's values this task depends on; raise ConfigError naming the key."""
@@ -93,6 +96,18 @@ class Task:
     def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
         """The logged metric best.ckpt (and early stopping) watch, and whether lower or higher is better."""
         return ("val_loss", "min") if has_val else ("train_loss", "min")
+
+    def precision_macs(self, module, info: dict) -> float | None:
+        """The work of one image through the task's networks, so that precision auto keeps tiny models in
+        fp32 on the CPU (where bf16's casts cost more than they save); None: no opinion."""
+        from ..summary import macs_for_precision
+
+        shape = info.get("input_shape")
+        return macs_for_precision(module, shape) if shape else None
+
+    def trainer_kwargs(self, cfg) -> dict:
+        """Lightning Trainer arguments this task needs beyond the config's (e.g. a DDP flavour)."""
+        return {}
 
     def describe(self, cfg, module, info: dict) -> dict:
         """Top-level facts for metrics.json beside the envelope (architecture, parameters, ...)."""

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import html
 import logging
-import random
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +33,7 @@ from ..summary import macs_for_precision
 from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
 from ..transfer.finetune import param_groups as finetune_param_groups
 from .base import Report, ReportSection, Task
+from .state import capture_rng, restore_rng
 
 log = logging.getLogger("lienzo")
 
@@ -218,30 +217,14 @@ class ClassifyModule(L.LightningModule):
             self.model.init_from_data(self.normalizer(images))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # The global generators (dropout, and anything else that draws from them) continue where they
-        # were, so a resumed run is the uninterrupted one. Every rank seeds them alike, so rank 0's are
-        # everybody's.
-        # Plain tensors, ints and tuples only: the checkpoint stays loadable with weights_only=True.
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        checkpoint["rng_states"] = {
-            "torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        # The global generators (dropout, and anything else that draws from them) continue where they were.
+        checkpoint["rng_states"] = capture_rng()
         if self.lookahead is not None:
             checkpoint["lookahead"] = self.lookahead.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._saved_lookahead = checkpoint.get("lookahead")
-        states = checkpoint.get("rng_states")
-        if not states:
-            return
-        torch.set_rng_state(states["torch"])
-        kind, keys, pos, has_gauss, gauss = states["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        random.setstate(states["python"])
-        if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(states["cuda"])
+        restore_rng(checkpoint.get("rng_states"))
 
 
 class _Attr(dict):

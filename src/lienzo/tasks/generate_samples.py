@@ -1,0 +1,256 @@
+"""What a generate run shows and hands out: sample grids (RGB+mask runs as the thesis drew them), samples
+as files (`lienzo sample`), IS/FID of a run against its real data, and its report sections.
+
+    save_sample_grids(images, run / "plots", "samples_step0001000")   # images: float N×C×S×S in [-1, 1]
+    write_samples(images, "grid.png")                                  # or a folder/, or file.h5
+(`lienzo.sample` draws them from a run.)
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from ..errors import ConfigError, RunError
+from ..report.layout import table
+
+log = logging.getLogger("lienzo")
+
+MASK_VIEWS = ("", "_mask", "_masked")  # RGB; the mask as transparency over a checkerboard; RGB with the mask at 50 %
+
+
+# -- pictures ------------------------------------------------------------------------------------------
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats → uint8 0..255."""
+    return images.float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def checkerboard(height: int, width: int, square: int = 4) -> torch.Tensor:
+    """A light grey checkerboard, 3×H×W uint8 in [0, 255]: what transparent pixels are shown over."""
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    light = ((ys // square + xs // square) % 2 == 0)
+    return torch.where(light, 230, 190).to(torch.uint8).expand(3, height, width)
+
+
+def mask_views(images: torch.Tensor) -> list[torch.Tensor]:
+    """The thesis's three pictures of RGB+mask samples (uint8 N×4×H×W): the RGB part; RGB with the mask
+    as transparency over a checkerboard; RGB with the mask applied at 50 % (outside it, half as bright)."""
+    rgb, alpha = images[:, :3].float(), images[:, 3:4].float() / 255
+    board = checkerboard(*images.shape[-2:]).float()
+    transparent = rgb * alpha + board * (1 - alpha)
+    masked = rgb * (0.5 + 0.5 * alpha)
+    return [images[:, :3], transparent.round().to(torch.uint8), masked.round().to(torch.uint8)]
+
+
+def grid_image(images: torch.Tensor, nrow: int | None = None) -> Image.Image:
+    """uint8 N×C×H×W (C = 1 or 3) → one PIL image of the samples in a near-square grid."""
+    nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=255)
+    array = grid.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if images.shape[1] == 1 else array)
+
+
+def _save_png(image: Image.Image, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+def save_sample_grids(images: torch.Tensor, folder: Path, stem: str, nrow: int | None = None) -> list[Path]:
+    """Grids of samples in [-1, 1] as `folder/stem.png`; RGB+mask samples also as stem_mask.png and
+    stem_masked.png. Images of other channel counts show their first channel."""
+    pixels = to_uint8(images.detach().cpu())
+    channels = pixels.shape[1]
+    if channels == 4:
+        views = mask_views(pixels)
+    else:
+        views = [pixels if channels in (1, 3) else pixels[:, :1]]
+    return [_save_png(grid_image(view, nrow), folder / f"{stem}{suffix}.png") for view, suffix in zip(views, MASK_VIEWS)]
+
+
+# -- samples as files ------------------------------------------------------------------------------------
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between noise vectors a and b (rows) at fractions t: what Gaussian noise
+    looks like along the way (a straight line would pass through improbably short vectors)."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def interpolation_noise(n: int, z_dim: int, seed: int, steps: int = 8) -> torch.Tensor:
+    """n noise vectors in rows of `steps`: each row walks from one random vector to another."""
+    rows = max(1, math.ceil(n / steps))
+    generator = torch.Generator().manual_seed(seed)
+    ends = torch.randn(2, rows, 1, z_dim, generator=generator)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    return slerp(ends[0], ends[1], t).reshape(rows * steps, z_dim)[:n]
+
+
+def check_out(out: Path) -> None:
+    """An existing file or non-empty folder is never overwritten."""
+    kind = _out_kind(out)
+    if kind in ("grid", "h5") and out.exists():
+        raise RunError(f"{out} exists: lienzo never overwrites samples (choose another --out)")
+    if kind == "folder" and out.is_dir() and any(out.iterdir()):
+        raise RunError(f"{out} is a folder that is not empty: lienzo never overwrites samples")
+
+
+def write_samples(images: torch.Tensor, out: Path, nrow: int | None = None) -> None:
+    """Samples in [-1, 1] as a grid (`.png`), one PNG each (a folder; RGBA for RGB+mask) or an HDF5 file."""
+    out = Path(out)
+    check_out(out)
+    kind = _out_kind(out)
+    if kind == "grid":
+        written = save_sample_grids(images, out.parent, out.stem, nrow)
+        log.info("wrote %s", ", ".join(str(p) for p in written))
+    elif kind == "folder":
+        _save_folder(to_uint8(images), out)
+    else:
+        _save_h5(to_uint8(images), out)
+
+
+def _out_kind(out: Path) -> str:
+    suffix = out.suffix.lower()
+    if suffix == ".png":
+        return "grid"
+    if suffix in (".h5", ".hdf5"):
+        return "h5"
+    if suffix and not out.is_dir():
+        raise ConfigError(f"--out {out}: a .png (one grid), a .h5 file or a folder")
+    return "folder"
+
+
+def _save_folder(pixels: torch.Tensor, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(pixels.shape[1])
+    if mode is None:
+        raise ConfigError(f"{pixels.shape[1]}-channel samples have no PNG form; write a .h5 file instead")
+    width = len(str(len(pixels) - 1))
+    for i, image in enumerate(pixels.permute(0, 2, 3, 1).numpy()):
+        _save_png(Image.fromarray(image[..., 0] if mode == "L" else image, mode), folder / f"sample_{i:0{width}d}.png")
+    log.info("wrote %d PNG files to %s", len(pixels), folder)
+
+
+def _save_h5(pixels: torch.Tensor, path: Path) -> None:
+    from ..data.hdf5 import write_hdf5
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    write_hdf5(tmp, pixels.permute(0, 2, 3, 1).numpy(), np.zeros(len(pixels), dtype=np.int64), ["generated"])
+    os.replace(tmp, path)
+    log.info("wrote %d samples to %s", len(pixels), path)
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+
+def _fake_batches(module, n: int, seed: int, batch_size: int = 500):
+    """Samples in batches (50,000 RGB+mask samples at 64 px would be 3 GB at once)."""
+    z = module.noise(n, seed, device="cpu")
+    for chunk in z.split(batch_size):
+        yield module.sample(chunk.to(module.device))
+
+
+def score_run(loaded, data, cfg) -> dict:
+    """IS, FID and KID of `gan.eval_samples` samples against the test split (the training split when there
+    is none), with the features of `gan.scorer`; the same figures for the real training images against the
+    test split are the bound (what a perfect generator would score). RGB+mask samples are scored on RGB."""
+    g = cfg.gan
+    if not g.scorer:
+        return {"scorer": None, "samples": 0}
+    from ..metrics.generative import generative_metrics, make_scorer, score_real
+    from .generate import to_unit
+
+    data.setup("test")
+    scorer = make_scorer(g.scorer, device=loaded.module.device)
+    train, test = data.split_images("train"), data.split_images("test")
+    reference = test if test is not None else train
+    n = g.eval_samples
+    log.info("scoring %d samples with %s features against %d real images", n, scorer.name, min(n, len(reference)))
+    real_features, _ = score_real(scorer, to_unit(reference[:n]))
+    fake = generative_metrics(scorer, _fake_batches(loaded.module, n, cfg.run.seed + 2), real_features,
+                              splits=g.is_splits)
+    result = {"scorer": scorer.name, "samples": n, "reference": "test" if test is not None else "train",
+              "reference_images": int(min(n, len(reference))), **{k: v for k, v in fake.items() if k != "count"}}
+    if test is not None:
+        bound = generative_metrics(scorer, [to_unit(b) for b in train[:n].split(500)], real_features, splits=g.is_splits)
+        result.update({f"real_{k}": v for k, v in bound.items() if k != "count"})
+    else:
+        own = generative_metrics(scorer, [to_unit(b) for b in reference[:n].split(500)], None, splits=g.is_splits)
+        result.update(real_is_mean=own["is_mean"], real_is_std=own["is_std"], real_fid=None)
+    return result
+
+
+# -- report ----------------------------------------------------------------------------------------------
+
+def _fmt(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _grids_over_time(plots: Path) -> list[Path]:
+    return sorted(p for p in plots.glob("samples_step*.png") if not p.stem.endswith(("_mask", "_masked")))
+
+
+def samples_strip(plots: Path, path: Path, columns: int = 6) -> Path | None:
+    """Up to `columns` of the grids saved during training, evenly spread, side by side: how the samples grew."""
+    grids = _grids_over_time(plots)
+    if not grids:
+        return None
+    picks = [grids[round(i * (len(grids) - 1) / max(columns - 1, 1))] for i in range(min(columns, len(grids)))]
+    picks = list(dict.fromkeys(picks))
+    import matplotlib.pyplot as plt
+
+    from ..report.plots import save_figure
+
+    fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False)
+    for ax, grid in zip(axes[0], picks):
+        ax.imshow(Image.open(grid), cmap="gray")
+        ax.set_title(f"step {int(grid.stem.removeprefix('samples_step'))}", fontsize=9)
+        ax.axis("off")
+    return save_figure(fig, path)
+
+
+def report_sections(run_dir: Path, cfg, metrics: dict):
+    from .base import Report, ReportSection
+
+    test = metrics.get("test") or {}
+    plots = run_dir / "plots"
+    report = Report(subtitle=f"{cfg.model.arch} ({cfg.gan.loss}), {metrics.get('input_shape')} images, "
+                             f"{metrics.get('parameters', 0) / 1e6:.1f} M parameters")
+    if test.get("fid") is not None:
+        report.cards += [("FID", _fmt(test["fid"])), ("IS", _fmt(test["is_mean"])), ("features", str(test["scorer"]))]
+        rows = [["generated", _fmt(test["is_mean"]) + " ± " + _fmt(test["is_std"]), _fmt(test["fid"]),
+                 _fmt(test.get("kid_mean"), 4)],
+                ["real training images (the bound)", _fmt(test.get("real_is_mean")) + " ± " + _fmt(test.get("real_is_std")),
+                 _fmt(test.get("real_fid")), _fmt(test.get("real_kid_mean"), 4)]]
+        report.headline = ReportSection(
+            f"Inception Score and FID ({test['samples']} samples, {html.escape(str(test['scorer']))} features, "
+            f"against the {test['reference']} split)", html=table(["", "IS", "FID", "KID"], rows))
+    else:
+        report.headline = ReportSection("Metrics", html="<p>No IS/FID: set <code>gan.scorer</code> to a lienzo "
+                                        "classifier run (domain features) or <code>inception</code> with its weights file, "
+                                        "then <code>lienzo evaluate RUN</code>.</p>")
+    grids = _grids_over_time(plots)
+    if grids:
+        last = grids[-1].stem
+        views = [f"{last}{suffix}.png" for suffix in MASK_VIEWS if (plots / f"{last}{suffix}.png").is_file()]
+        report.sections.append(ReportSection(f"Samples after {int(last.removeprefix('samples_step'))} generator steps"
+                                             + (" (RGB; mask as transparency; mask applied at 50 %)" if len(views) > 1 else ""),
+                                             views))
+        strip = samples_strip(plots, plots / "samples_over_training.png")
+        if strip is not None:
+            report.sections.append(ReportSection("Samples over training (fixed noise)", [strip.name]))
+    return report

@@ -1,0 +1,296 @@
+"""RGB+mask datasets: COCO instances (polygon, RLE, uncompressed RLE, crowd, area threshold) and image/mask
+folders (the motion-mask heuristics), on tiny files the tests write and masks drawn by hand."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from lienzo.cli import main
+from lienzo.data.hdf5 import load_hdf5
+from lienzo.data.masks import coco_masks, mask_pairs, square_sample
+from lienzo.errors import ConfigError, DataError, RunError
+from tests.helpers import write_png
+
+SIZE = 16  # the tests' output side: every source is 32 px on its short side, so one output pixel is 2×2
+
+
+def _blocks(rng, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows×cols×3 colours, the same at twice the size): an image whose 2×2 area average is exact."""
+    colours = rng.integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+    return colours, colours.repeat(2, axis=0).repeat(2, axis=1)
+
+
+def _uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE (iscrowd annotations use it): run lengths in column-major order, zeros first."""
+    flat = mask.flatten(order="F")
+    bounds = [0, *(np.flatnonzero(np.diff(flat)) + 1).tolist(), len(flat)]
+    runs = np.diff(bounds).tolist()
+    return {"size": list(mask.shape), "counts": ([0] if flat[0] else []) + runs}
+
+
+def _drawn_mask() -> tuple[np.ndarray, np.ndarray]:
+    """(a 32×32 mask drawn by hand, what it is at 16×16 under the at-least-half rule)."""
+    drawn = np.zeros((32, 32), np.uint8)
+    drawn[0:16, :] = 1     # the top half: output rows 0..7
+    drawn[16:20, 0:8] = 1  # output rows 8..9, columns 0..3
+    drawn[20, 8:10] = 1    # half of output pixel (10, 4): in
+    drawn[22, 12] = 1      # a quarter of output pixel (11, 6): out
+    expected = np.zeros((SIZE, SIZE), np.uint8)
+    expected[0:8, :] = 255
+    expected[8:10, 0:4] = 255
+    expected[10, 4] = 255
+    return drawn, expected
+
+
+def _square(x0, y0, x1, y1) -> list[list[float]]:
+    return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+
+
+@pytest.fixture
+def coco(tmp_path):
+    """A COCO instances file over three images (one missing) and what coco_masks must make of it."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    # 1: 40 wide, 32 high; its centre square is columns 4..35, in 2×2 blocks; the columns cropped off are noise
+    colours, doubled = _blocks(rng, 16, 16)
+    wide = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    wide[:, 4:36] = doubled
+    write_png(folder / "wide.png", wide)
+    # 2: a flat colour, as a JPEG
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(np.full((32, 32, 3), (200, 100, 50), np.uint8)).save(folder / "flat.jpg", quality=95)
+    drawn, drawn_expected = _drawn_mask()
+    rle = mask_utils.encode(np.asfortranarray(drawn))
+    rle["counts"] = rle["counts"].decode()
+    dataset = {
+        "images": [{"id": 1, "file_name": "wide.png", "width": 40, "height": 32},
+                   {"id": 2, "file_name": "flat.jpg", "width": 32, "height": 32},
+                   {"id": 3, "file_name": "gone.png", "width": 32, "height": 32}],
+        "categories": [{"id": 3, "name": "dog"}, {"id": 1, "name": "cat"}, {"id": 2, "name": "kite"}],
+        "annotations": [
+            # pixels 8..23 both ways: columns 4..19 of the square, output rows 4..11 and columns 2..9
+            {"id": 10, "image_id": 1, "category_id": 3, "iscrowd": 0, "segmentation": _square(8, 8, 24, 24)},
+            {"id": 11, "image_id": 1, "category_id": 3, "iscrowd": 0, "segmentation": _square(30, 0, 34, 4)},
+            # 6×32 pixels, 0.19 of the image's square, but the crop keeps columns 4..5 only: 0.06
+            {"id": 12, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": _square(0, 0, 6, 32)},
+            {"id": 20, "image_id": 2, "category_id": 1, "iscrowd": 0, "segmentation": rle},
+            {"id": 21, "image_id": 2, "category_id": 1, "iscrowd": 0, "segmentation": _uncompressed_rle(drawn)},
+            {"id": 22, "image_id": 2, "category_id": 3, "iscrowd": 1,
+             "segmentation": _uncompressed_rle(np.ones((32, 32), np.uint8))},
+            {"id": 23, "image_id": 2, "category_id": 2, "iscrowd": 0, "segmentation": _square(0, 0, 32, 32)},
+            {"id": 30, "image_id": 3, "category_id": 2, "iscrowd": 0, "segmentation": _square(0, 0, 32, 32)},
+        ],
+    }
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(dataset))
+    polygon = np.zeros((SIZE, SIZE), np.uint8)
+    polygon[4:12, 2:10] = 255
+    return {"json": path, "images": folder, "dataset": dataset, "colours": colours, "polygon": polygon,
+            "drawn": drawn_expected}
+
+
+def test_coco_masks_polygon_rle_crowd_and_area(coco, tmp_path):
+    out = tmp_path / "coco.h5"
+    with pytest.warns(UserWarning, match=r"skipped 1 listed image\(s\) missing or unreadable: gone.png"):
+        result = coco_masks(coco["json"], coco["images"], out, size=SIZE, progress=False)
+    assert result == {"counts": {"cat": 2, "kite": 1, "dog": 1},
+                      "removed": {"crowd": 1, "other_category": 0, "no_mask": 0, "small": 2, "missing_image": 1}}
+    data = load_hdf5(out, "train")
+    assert data.class_names == ["cat", "kite", "dog"]  # category-id order
+    assert data.labels.tolist() == [2, 0, 0, 1]  # instances 10, 20, 21, 23: image, then annotation id
+    images = data.images.permute(0, 2, 3, 1).numpy()
+    assert images.shape == (4, SIZE, SIZE, 4)
+    assert np.array_equal(images[0, :, :, :3], coco["colours"])  # the centre square, area-averaged
+    assert np.array_equal(images[0, :, :, 3], coco["polygon"])
+    assert np.array_equal(images[1, :, :, 3], coco["drawn"])  # compressed RLE
+    assert np.array_equal(images[2, :, :, 3], coco["drawn"])  # uncompressed RLE
+    assert (images[3, :, :, 3] == 255).all()
+    assert np.abs(images[1, :, :, :3].astype(int) - [200, 100, 50]).max() <= 3  # the JPEG, decoded
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coco.h5", "images", "instances.json"]  # no partial file
+    with pytest.raises(RunError, match="exists"):
+        coco_masks(coco["json"], coco["images"], out, size=SIZE, progress=False)
+
+
+def test_coco_masks_categories_keep_those_in_id_order(coco, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gone.png holds a kite only: not read, not missed
+        result = coco_masks(coco["json"], coco["images"], tmp_path / "pets.h5", size=SIZE, categories=["dog", "cat"],
+                            progress=False)
+    assert result["counts"] == {"cat": 2, "dog": 1} and result["removed"]["other_category"] == 2  # kite 23 and 30
+    data = load_hdf5(tmp_path / "pets.h5", "train")
+    assert data.class_names == ["cat", "dog"] and data.labels.tolist() == [1, 0, 0]
+    # a lower threshold lets the instance the crop cut down in (0.0625 of the square), not the 16-pixel one
+    with pytest.warns(UserWarning):
+        low = coco_masks(coco["json"], coco["images"], tmp_path / "low.h5", size=SIZE, min_area=0.06, progress=False)
+    assert low["counts"] == {"cat": 3, "kite": 1, "dog": 1} and low["removed"]["small"] == 1
+
+
+def _rewrite(coco, tmp_path, change) -> str:
+    dataset = json.loads(json.dumps(coco["dataset"]))
+    change(dataset)
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(dataset))
+    return path
+
+
+def test_coco_masks_bad_input(coco, tmp_path):
+    def run(annotations, **kw):
+        return coco_masks(annotations, coco["images"], tmp_path / "x.h5", size=SIZE, progress=False, **kw)
+
+    (tmp_path / "notes.json").write_text("these are not annotations")
+    with pytest.raises(DataError, match="notes.json: not a JSON file"):
+        run(tmp_path / "notes.json")
+    (tmp_path / "list.json").write_text(json.dumps({"images": [], "categories": []}))
+    with pytest.raises(DataError, match="list.json: not a COCO instances file \\(no 'annotations' list"):
+        run(tmp_path / "list.json")
+    with pytest.raises(DataError, match="gone.png: listed in the annotations but missing"):
+        run(coco["json"], strict=True)
+    with pytest.raises(DataError, match="no category 'dgo' \\(did you mean dog\\?\\)"):
+        run(coco["json"], categories=["dgo"])
+    with pytest.raises(DataError, match=r"no instance covers at least 0.5 of its image \(left out: crowd 1, "
+                                        r"other_category 5, small 2\); lower --min-area"):
+        run(coco["json"], categories=["dog"], min_area=0.5)
+    taller = _rewrite(coco, tmp_path, lambda d: d["images"][1].update(height=30))
+    with pytest.raises(DataError, match="flat.jpg: image is 32x32 but the annotations give 32x30"):
+        run(taller)
+    nameless = _rewrite(coco, tmp_path, lambda d: d["images"][2].pop("file_name"))
+    with pytest.raises(DataError, match="not a COCO instances file \\('images' entry 2 has no 'file_name'\\)"):
+        run(nameless)
+    stray = _rewrite(coco, tmp_path, lambda d: d["annotations"][0].update(image_id=99))
+    with pytest.raises(DataError, match="annotation 10 is on image 99"):
+        run(stray)
+    with pytest.raises(ConfigError, match="name it with .h5"):
+        coco_masks(coco["json"], coco["images"], tmp_path / "x.png", progress=False)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_coco_masks_cli(coco, tmp_path, capsys):
+    with pytest.warns(UserWarning):
+        code = main(["curate", "coco-masks", str(coco["json"]), str(coco["images"]), "--size", str(SIZE),
+                     "--categories", "kite", "--no-progress", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed["counts"] == {"kite": 1} and printed["total"] == 1
+    assert printed["removed"]["missing_image"] == 1
+    assert printed["out"] == str(tmp_path / f"instances_masks{SIZE}.h5")  # beside the annotations
+    assert load_hdf5(tmp_path / f"instances_masks{SIZE}.h5", "train").images.shape == (1, 4, SIZE, SIZE)
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["curate", "coco-masks", str(tmp_path / "bad.json"), str(coco["images"]), "--out",
+                 str(tmp_path / "b.h5")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lienzo: error")]
+    assert err == [(f"lienzo: error: {tmp_path / 'bad.json'}: not a COCO instances file (no 'images' list; COCO's "
+                    "instances_*.json have 'images', 'annotations' and 'categories')")]
+
+
+def test_square_sample_crops_tall_images_at_the_centre():
+    rng = np.random.default_rng(1)
+    colours, doubled = _blocks(rng, 4, 4)
+    tall = rng.integers(0, 256, (12, 8, 3), dtype=np.uint8)  # rows 2..9 are the centre square
+    tall[2:10] = doubled
+    mask = np.zeros((12, 8), bool)
+    mask[0:2] = True  # cropped off
+    mask[2:4, 0:2] = True
+    sample = square_sample(tall, mask, 4)
+    assert np.array_equal(sample[:, :, :3], colours)
+    assert sample[:, :, 3].tolist() == [[255, 0, 0, 0]] + [[0] * 4] * 3
+
+
+# ---- image + mask folders ----------------------------------------------------------------------------------
+
+def _mask(rows: slice, cols: slice) -> np.ndarray:
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[rows, cols] = 255
+    return mask
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    """One image + mask pair per filter outcome; returns {name: (rgb, mask as stored)} of the kept ones."""
+    rng = np.random.default_rng(2)
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    rgb = {}
+
+    def pair(name, mask, save=None):
+        rgb[name] = write_png(images / f"{name}.png", rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+        (masks / name).parent.mkdir(parents=True, exist_ok=True)
+        (save or (lambda path: write_png(path.with_suffix(".png"), mask)))(masks / name)
+
+    pair("v1/ok", _mask(slice(4, 12), slice(4, 12)))  # 64 px, 0.25, none on the frame; in a sub-folder
+    edge = _mask(slice(0, 8), slice(4, 12))  # 8 of its 64 pixels on the frame: 0.125 <= 0.2
+    pair("edge", edge, lambda path: Image.fromarray(edge).save(path.with_suffix(".jpg"), quality=95))
+    pair("small", None, lambda path: Image.fromarray(_mask(slice(6, 8), slice(6, 8)) > 0).save(path.with_suffix(".png")))
+    pair("large", _mask(slice(1, 15), slice(1, 15)))  # 196 px: 0.77
+    pair("cut", _mask(slice(0, 4), slice(0, 8)))  # 32 px, 11 on the frame: 0.34
+    palette = Image.frombytes("P", (SIZE, SIZE), (_mask(slice(6, 14), slice(2, 10)) > 0).astype(np.uint8).tobytes())
+    palette.putpalette([0, 0, 0, 128, 0, 0])  # DAVIS's dark red: grey 38, foreground by its index
+    pair("palette", None, lambda path: palette.save(path.with_suffix(".png")))
+    noisy = _mask(slice(4, 10), slice(4, 10))
+    noisy[10, 10] = 255  # touches the square at a corner: the same region
+    noisy[12:14, 1:3] = 255  # another region
+    pair("noisy", noisy)
+    write_png(images / "lonely.png", np.zeros((SIZE, SIZE, 3), np.uint8))
+    write_png(masks / "stray.png", np.zeros((SIZE, SIZE), np.uint8))
+    return {"images": images, "masks": masks, "noisy": noisy, "edge": edge,
+            "palette": _mask(slice(6, 14), slice(2, 10)), "ok": _mask(slice(4, 12), slice(4, 12)),
+            "rgb": {name: np.asarray(Image.open(path)) for name, path in rgb.items()}}
+
+
+def test_mask_pairs_filters_count_each_reason(pairs, tmp_path):
+    result = mask_pairs(pairs["images"], pairs["masks"], tmp_path / "motion.h5", size=SIZE, progress=False)
+    assert result == {"counts": {"object": 4},
+                      "removed": {"small_foreground": 1, "large_foreground": 1, "on_border": 1, "unpaired_images": 1,
+                                  "unpaired_masks": 1}}
+    data = load_hdf5(tmp_path / "motion.h5", "train")
+    assert data.class_names == ["object"] and data.labels.tolist() == [0] * 4
+    images = data.images.permute(0, 2, 3, 1).numpy()
+    kept = ["edge", "noisy", "palette", "v1/ok"]  # sorted by name
+    for i, name in enumerate(kept):
+        assert np.array_equal(images[i, :, :, :3], pairs["rgb"][name]), name
+        assert np.array_equal(images[i, :, :, 3], pairs[name.split("/")[-1]]), name
+    # only the largest region: the corner-touching pixel stays, the separate 2×2 goes
+    largest = mask_pairs(pairs["images"], pairs["masks"], tmp_path / "largest.h5", size=SIZE, largest_component=True,
+                         label="person", progress=False)
+    assert largest["counts"] == {"person": 4}
+    expected = pairs["noisy"].copy()
+    expected[12:14, 1:3] = 0
+    assert np.array_equal(load_hdf5(tmp_path / "largest.h5", "train").images[1, 3].numpy(), expected)
+    # the thresholds are inclusive and move the counts as computed by hand
+    tight = mask_pairs(pairs["images"], pairs["masks"], tmp_path / "tight.h5", size=SIZE, min_fg=0.25, max_fg=0.25,
+                       max_border=0.1, progress=False)
+    assert tight["counts"] == {"object": 2}  # ok and palette: 64 px each, none on the frame
+    assert tight["removed"]["small_foreground"] == 3 and tight["removed"]["on_border"] == 1  # small, cut, noisy; edge
+
+
+def test_mask_pairs_bad_input(pairs, tmp_path):
+    write_png(tmp_path / "odd" / "images" / "a.png", np.zeros((SIZE, SIZE, 3), np.uint8))
+    write_png(tmp_path / "odd" / "masks" / "a.png", np.zeros((SIZE, SIZE - 4), np.uint8))
+    with pytest.raises(DataError, match=r"masks/a.png: mask is 12x16 but its image .*images/a.png is 16x16"):
+        mask_pairs(tmp_path / "odd" / "images", tmp_path / "odd" / "masks", tmp_path / "o.h5", progress=False)
+    with pytest.raises(DataError, match="no image in .* has a mask of the same name"):
+        mask_pairs(pairs["images"], tmp_path / "odd" / "masks", tmp_path / "o.h5", progress=False)
+    with pytest.raises(DataError, match="no mask passed the filters \\(small_foreground 7, unpaired_images 1, "
+                                        "unpaired_masks 1\\)"):
+        mask_pairs(pairs["images"], pairs["masks"], tmp_path / "o.h5", size=SIZE, min_fg=0.8, max_fg=1, progress=False)
+    with pytest.raises(ConfigError, match="min_fg 0.5 is above max_fg 0.4"):
+        mask_pairs(pairs["images"], pairs["masks"], tmp_path / "o.h5", min_fg=0.5, max_fg=0.4)
+    write_png(pairs["masks"] / "edge.png", pairs["edge"])  # beside edge.jpg
+    with pytest.raises(DataError, match="edge.jpg and .*edge.png have one name"):
+        mask_pairs(pairs["images"], pairs["masks"], tmp_path / "o.h5", progress=False)
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_mask_pairs_cli(pairs, tmp_path, capsys):
+    code = main(["curate", "mask-pairs", str(pairs["images"]), str(pairs["masks"]), "--size", str(SIZE),
+                 "--max-border", "0.1", "--largest-component", "--no-progress"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert [line.split() for line in lines[:-1]] == [
+        ["object", "3"], ["total", "3"], ["removed:", "small_foreground", "1"], ["removed:", "large_foreground", "1"],
+        ["removed:", "on_border", "2"], ["removed:", "unpaired_images", "1"], ["removed:", "unpaired_masks", "1"]]
+    assert lines[-1] == str(tmp_path / f"images_masks{SIZE}.h5")
+    with pytest.raises(SystemExit) as exit_:
+        main(["curate", "mask-pairs", str(pairs["images"]), str(pairs["masks"]), "--min-fg", "1.5"])
+    assert exit_.value.code == 2 and "expected a probability in [0, 1], got 1.5" in capsys.readouterr().err
