@@ -98,6 +98,10 @@ def validate(cfg) -> None:
     for key in ("score_samples", "eval_samples"):
         if g.scorer and getattr(g, key) < g.is_splits:
             raise ConfigError(f"gan.{key} ({getattr(g, key)}) must be at least gan.is_splits ({g.is_splits})")
+    if g.scorer and not g.scorer.startswith("inception") and not Path(g.scorer).is_dir():
+        raise ConfigError(f"gan.scorer: {g.scorer} is not a run folder: train a classifier there first (for "
+                          "Fashion-MNIST: lienzo train configs/fashion_fast.yaml), or set gan.scorer=null (samples only) "
+                          "or gan.scorer=inception (with its weights file)")
     if model_kind(cfg.model.arch) != "gan":
         raise ConfigError(f"model.arch: {cfg.model.arch} is a {model_kind(cfg.model.arch)}, not a GAN; "
                           f"the generate task takes {', '.join(list_models(kind='gan'))}")
@@ -397,7 +401,7 @@ class GenerateModule(L.LightningModule):
         reference = datamodule.split_images("test")
         reference = reference if reference is not None else datamodule.split_images("train")
         n = self.hparams.config["gan"]["score_samples"]
-        features, _ = score_real(scorer, to_unit(reference[:n]))
+        features, _ = score_real(scorer, reference[:n])
         self._scoring = (scorer, (features,))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -405,6 +409,12 @@ class GenerateModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         restore_rng(checkpoint.get("rng_states"))
+        # Checkpoints are written at an epoch's end, before Lightning counts the epoch complete. For runs
+        # bounded by max_epochs Lightning completes it on resume; for max_steps runs (ours) it does not, and
+        # would re-enter the finished epoch for one step. Count it complete, as for max_epochs runs.
+        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress")
+        if progress:
+            progress["current"]["completed"] = progress["current"]["processed"]
 
 
 # -- the task ------------------------------------------------------------------------------------------

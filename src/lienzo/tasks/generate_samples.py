@@ -172,7 +172,6 @@ def score_run(loaded, data, cfg) -> dict:
     if not g.scorer:
         return {"scorer": None, "samples": 0}
     from ..metrics.generative import generative_metrics, make_scorer, score_real
-    from .generate import to_unit
 
     data.setup("test")
     scorer = make_scorer(g.scorer, device=loaded.module.device)
@@ -180,16 +179,16 @@ def score_run(loaded, data, cfg) -> dict:
     reference = test if test is not None else train
     n = g.eval_samples
     log.info("scoring %d samples with %s features against %d real images", n, scorer.name, min(n, len(reference)))
-    real_features, _ = score_real(scorer, to_unit(reference[:n]))
+    real_features, _ = score_real(scorer, reference[:n])  # uint8 goes in as it is
     fake = generative_metrics(scorer, _fake_batches(loaded.module, n, cfg.run.seed + 2), real_features,
                               splits=g.is_splits)
     result = {"scorer": scorer.name, "samples": n, "reference": "test" if test is not None else "train",
               "reference_images": int(min(n, len(reference))), **{k: v for k, v in fake.items() if k != "count"}}
     if test is not None:
-        bound = generative_metrics(scorer, [to_unit(b) for b in train[:n].split(500)], real_features, splits=g.is_splits)
+        bound = generative_metrics(scorer, list(train[:n].split(500)), real_features, splits=g.is_splits)
         result.update({f"real_{k}": v for k, v in bound.items() if k != "count"})
     else:
-        own = generative_metrics(scorer, [to_unit(b) for b in reference[:n].split(500)], None, splits=g.is_splits)
+        own = generative_metrics(scorer, list(reference[:n].split(500)), None, splits=g.is_splits)
         result.update(real_is_mean=own["is_mean"], real_is_std=own["is_std"], real_fid=None)
     return result
 

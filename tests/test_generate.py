@@ -1,0 +1,350 @@
+"""The generate task (issue 10): losses and the gradient penalty against hand computations, the critic/
+generator step schedule, the generator's moving average, exact resume, sample files and bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from lienzo import load_config
+from lienzo.cli import main
+from lienzo.data.hdf5 import load_hdf5, write_hdf5
+from lienzo.errors import ConfigError, DataError, ModelError, RunError
+from lienzo.models.registry import create_model
+from lienzo.tasks import get_task
+from lienzo.tasks.generate import check_generate_run, critic_loss, generator_loss, gradient_penalty
+from lienzo.sample import sample
+from lienzo.tasks.generate_samples import checkerboard, mask_views
+from lienzo.train import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _write_h5(path: Path, channels: int, n_train: int = 48, n_test: int = 16, size: int = 8) -> Path:
+    rng = np.random.default_rng(channels)
+    for group, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
+        write_hdf5(path, images, np.zeros(n, dtype=np.int64), ["object"], group=group)
+    return path
+
+
+def _tiny(tmp: Path, h5: Path, name: str, *extra: str):
+    """A generate config that trains in seconds: 8 px, 8 maps, 2 critic steps of 8 images."""
+    return load_config(None, ["task=generate", "data.name=hdf5", f"data.root={h5}", "data.image_size=[8,8]",
+                              "data.batch_size=8", "model.maps=8", "model.z_dim=16", "gan.critic_steps=2",
+                              "gan.generator_batch=8", "gan.steps_per_epoch=3", "gan.grid=4", "gan.scorer=null",
+                              "gan.ema_decay=0.9", "trainer.max_steps=6", "trainer.progress=false",
+                              "trainer.precision=32", "trainer.accelerator=cpu", "trainer.threads=1", f"run.dir={tmp}", f"run.name={name}",
+                              *extra])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    """trainer.threads=1 below (two OpenMP threads on tiny convolutions crawl on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def rgba_runs(tmp_path_factory):
+    """A 6-step 4-channel run straight, and one cut off in the middle of its 4th generator step (after the
+    first of its 2 critic steps; the checkpoint is the one of step 3), then resumed."""
+    tmp = tmp_path_factory.mktemp("gan")
+    h5 = _write_h5(tmp / "rgba.h5", 4)
+    straight = train(_tiny(tmp, h5, "straight"))
+    calls = []
+
+    def cut(*args):
+        calls.append(1)
+        if len(calls) == 3 * 2 + 2:  # step 4's second critic step: its first one has changed the critic
+            raise RuntimeError("power cut")
+        return gradient_penalty(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("lienzo.tasks.generate.gradient_penalty", cut)
+        with pytest.raises(RuntimeError, match="power cut"):
+            train(_tiny(tmp, h5, "cut"))
+    cut_step = torch.load(tmp / "cut" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    resumed = train(resume=tmp / "cut")
+    return SimpleNamespace(straight=straight, resumed=resumed, tmp=tmp, h5=h5, cut_step=cut_step)
+
+
+# -- losses ------------------------------------------------------------------------------------------
+
+class Linear(nn.Module):
+    """D(x) = w·x: its gradient is w at every x, so the penalty is (‖w‖ − 1)² exactly."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        return (x.flatten(1) * self.w.flatten()).sum(1)
+
+
+@pytest.mark.parametrize("w, expected", [
+    (torch.full((1, 2, 2), 1.0), (2.0 - 1.0) ** 2),       # ‖w‖ = 2
+    (torch.tensor([[[0.3, 0.0], [0.4, 0.0]]]), 0.25),     # ‖w‖ = 0.5 → (0.5 − 1)²
+])
+def test_gradient_penalty_of_a_linear_critic(w, expected):
+    torch.manual_seed(0)
+    real, fake = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
+    eps = torch.rand(5, 1, 1, 1)
+    critic = Linear(w.clone())
+    penalty = gradient_penalty(critic, real, fake, eps)
+    assert penalty.item() == pytest.approx(expected, rel=1e-6)
+    penalty.backward()  # create_graph: the penalty trains the critic; d/dw (‖w‖−1)² = 2(‖w‖−1)·w/‖w‖
+    norm = w.norm()
+    assert torch.allclose(critic.w.grad, 2 * (norm - 1) * w / norm, atol=1e-6)
+
+
+def test_loss_values_and_signs():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 3.0])
+    # wgan-gp: E[D(fake)] − E[D(real)] = 1 − 1 = 0; the generator wants D(fake) up: −1
+    assert critic_loss("wgan-gp", real, fake).item() == pytest.approx(0.0)
+    assert critic_loss("wgan-gp", torch.tensor([3.0]), torch.tensor([-1.0])).item() == pytest.approx(-4.0)
+    assert generator_loss("wgan-gp", fake).item() == pytest.approx(-1.0)
+    # hinge: mean relu(1 − real) = (0 + 1)/2, mean relu(1 + fake) = (0 + 4)/2
+    assert critic_loss("hinge", real, fake).item() == pytest.approx(0.5 + 2.0)
+    assert generator_loss("hinge", fake).item() == pytest.approx(-1.0)
+    # ns: softplus(−real) + softplus(fake); generator softplus(−fake)
+    sp = lambda x: float(np.log1p(np.exp(x)))  # noqa: E731
+    assert critic_loss("ns", real, fake).item() == pytest.approx((sp(-2) + sp(0)) / 2 + (sp(-1) + sp(3)) / 2, rel=1e-6)
+    assert generator_loss("ns", fake).item() == pytest.approx((sp(1) + sp(-3)) / 2, rel=1e-6)
+    # a critic that tells real from fake well has a lower loss than one that does not, for every kind
+    good, bad = (torch.tensor([5.0]), torch.tensor([-5.0])), (torch.tensor([-5.0]), torch.tensor([5.0]))
+    for kind in ("wgan-gp", "hinge", "ns"):
+        assert critic_loss(kind, *good) < critic_loss(kind, *bad)
+        assert generator_loss(kind, torch.tensor([5.0])) < generator_loss(kind, torch.tensor([-5.0]))
+
+
+def test_bf16_gradient_penalty_agrees_with_fp32():
+    torch.manual_seed(0)
+    critic = create_model("wgan_resnet", channels=3, image_size=8, maps=8).critic
+    with torch.no_grad():
+        critic.fc.weight.mul_(20.0)  # gradients of norm ≈ a few, so (‖g‖ − 1)² is not near its floor of 0 or 1
+    real, fake = torch.rand(6, 3, 8, 8) * 2 - 1, torch.rand(6, 3, 8, 8) * 2 - 1
+    eps = torch.rand(6, 1, 1, 1)
+    fp32 = gradient_penalty(critic, real, fake, eps)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = gradient_penalty(critic, real, fake, eps)
+    assert bf16.dtype == torch.float32
+    assert fp32.item() > 0.1
+    assert bf16.item() == pytest.approx(fp32.item(), rel=5e-2)
+
+
+# -- the step ----------------------------------------------------------------------------------------
+
+def _module(*extra: str, shape=(3, 8, 8)):
+    cfg = load_config(None, ["task=generate", "model.maps=8", "model.z_dim=16", "data.batch_size=4",
+                             "gan.generator_batch=6", "gan.grid=4", *extra])
+    return get_task("generate").build_module(cfg, {"input_shape": list(shape)})
+
+
+def test_critic_steps_per_generator_step(monkeypatch):
+    module = _module("gan.critic_steps=3")
+    steps = {"critic": 0, "generator": 0}
+    opt_g = torch.optim.SGD(module.generator.parameters(), lr=0.01)
+    opt_c = torch.optim.SGD(module.critic.parameters(), lr=0.01)
+
+    def counting(opt, name):
+        step = opt.step
+
+        def wrapped(*a, **k):
+            steps[name] += 1
+            return step(*a, **k)
+        opt.step = wrapped
+        return opt
+
+    counting(opt_g, "generator"), counting(opt_c, "critic")
+    monkeypatch.setattr(module, "optimizers", lambda: (opt_g, SimpleNamespace(optimizer=opt_c)))
+    monkeypatch.setattr(module, "manual_backward", lambda loss: loss.backward())
+    monkeypatch.setattr(module, "lr_schedulers", lambda: None)
+    monkeypatch.setattr(module, "log", lambda *a, **k: None)
+    batches = []
+    module.critic.register_forward_hook(lambda m, inputs, out: batches.append(inputs[0].shape[0]))
+    before_c = [p.detach().clone() for p in module.critic.parameters()]
+    module.train()
+    module.training_step(torch.rand(12, 3, 8, 8) * 2 - 1, 0)
+    assert steps == {"critic": 3, "generator": 1}
+    # per critic step: reals (4), fakes (4), interpolates (4); then the generator's batch (6)
+    assert batches == [4, 4, 4] * 3 + [6]
+    assert module._sums[4].item() == 1.0
+    assert any(not torch.equal(a, b) for a, b in zip(before_c, module.critic.parameters()))
+    assert all(p.requires_grad for p in module.critic.parameters())
+
+
+def test_ema_of_the_generator():
+    module = _module("gan.ema_decay=0.75")
+    old = {k: v.clone() for k, v in module.generator_ema.state_dict().items()}
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.add_(torch.randn_like(p))
+        bn = module.generator.to_image.norm
+        bn.running_mean.fill_(0.5), bn.num_batches_tracked.fill_(7)
+    raw = dict(module.generator.state_dict())
+    module._update_ema()
+    ema = module.generator_ema.state_dict()
+    params = {name for name, _ in module.generator.named_parameters()}
+    for name in raw:
+        if name in params:
+            assert torch.allclose(ema[name], 0.75 * old[name] + 0.25 * raw[name], atol=1e-6), name
+        else:
+            assert torch.equal(ema[name], raw[name]), name
+    assert ema["to_image.norm.running_mean"].eq(0.5).all() and ema["to_image.norm.num_batches_tracked"] == 7
+    assert not any(p.requires_grad for p in module.generator_ema.parameters())
+    assert _module("gan.ema_decay=null").generator_ema is None
+
+
+# -- training, resume, samples ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_resume_is_the_uninterrupted_run(rgba_runs):
+    ckpts = [torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+             for run in (rgba_runs.straight, rgba_runs.resumed)]
+    assert rgba_runs.cut_step == 3 and rgba_runs.resumed == rgba_runs.tmp / "cut"
+    assert [c["global_step"] for c in ckpts] == [6, 6]  # global_step counts generator steps
+    a, b = (c["state_dict"] for c in ckpts)
+    assert a.keys() == b.keys()
+    assert any(k.startswith("generator_ema.") for k in a) and any(k.startswith("critic.") for k in a)
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    rows = []
+    for run in (rgba_runs.straight, rgba_runs.resumed):
+        with open(run / "history.csv") as f:
+            rows.append(list(csv.DictReader(f)))
+    assert [float(r["generator_steps"]) for r in rows[0]] == [3.0, 6.0]
+    assert [float(r["generator_steps"]) for r in rows[1]] == [3.0, 6.0]
+    for x, y in zip(*rows):
+        assert float(x["train_wasserstein"]) == pytest.approx(float(y["train_wasserstein"]), abs=1e-5)
+    plots = rgba_runs.straight / "plots"
+    for suffix in ("", "_mask", "_masked"):
+        assert (plots / f"samples_step0000006{suffix}.png").is_file()
+
+
+@pytest.mark.slow
+def test_sample_files(rgba_runs):
+    run, tmp = rgba_runs.straight, rgba_runs.tmp
+    grid = sample(run, n=5, out=tmp / "g.png")
+    assert grid == tmp / "g.png"
+    for name in ("g.png", "g_mask.png", "g_masked.png"):
+        image = Image.open(tmp / name)
+        # 5 samples: 3 columns × 2 rows of 8 px with 2 px padding → 32 × 22
+        assert image.mode == "RGB" and image.size == (2 + 3 * 10, 2 + 2 * 10), name
+    folder = sample(run, n=5, out=tmp / "pngs")
+    files = sorted(folder.iterdir())
+    assert [f.name for f in files] == [f"sample_{i}.png" for i in range(5)]
+    for f in files:
+        image = Image.open(f)
+        assert image.mode == "RGBA" and image.size == (8, 8)
+    h5 = sample(run, n=5, out=tmp / "s.h5")
+    arrays = load_hdf5(h5, "train")
+    assert arrays.images.shape == (5, 4, 8, 8) and arrays.images.dtype == torch.uint8
+    import h5py
+
+    with h5py.File(h5) as f:
+        assert f["images"].shape == (5, 8, 8, 4) and f["images"].dtype == np.uint8
+    # the same seed gives the same samples; the PNGs are the HDF5 file's pixels
+    again = load_hdf5(sample(run, n=5, out=tmp / "again.h5"), "train")
+    assert torch.equal(again.images, arrays.images)
+    other = load_hdf5(sample(run, n=5, seed=1, out=tmp / "other.h5"), "train")
+    assert not torch.equal(other.images, arrays.images)
+    first = torch.from_numpy(np.array(Image.open(files[0]))).permute(2, 0, 1)
+    assert torch.equal(first, arrays.images[0])
+    # existing outputs are refused
+    for out in ("g.png", "s.h5", "pngs"):
+        with pytest.raises(RunError, match="overwrite"):
+            sample(run, n=5, out=tmp / out)
+    assert main(["sample", str(run), "--n", "2", "--out", str(tmp / "s.h5")]) == 2
+
+
+def test_mask_views_of_one_pixel_images():
+    images = torch.tensor([[200, 100, 40, 0], [200, 100, 40, 255]], dtype=torch.uint8).view(2, 4, 1, 1)
+    rgb, transparent, masked = mask_views(images)
+    assert rgb[:, :, 0, 0].tolist() == [[200, 100, 40]] * 2
+    board = checkerboard(1, 1)[:, 0, 0].tolist()
+    assert board == [230, 230, 230]
+    assert transparent[:, :, 0, 0].tolist() == [board, [200, 100, 40]]  # alpha 0 → the board; 255 → the colour
+    assert masked[:, :, 0, 0].tolist() == [[100, 50, 20], [200, 100, 40]]  # outside the mask at half value
+    half = mask_views(torch.tensor([100, 50, 10, 51], dtype=torch.uint8).view(1, 4, 1, 1))
+    # alpha 51/255 = 0.2: 100·0.2 + 230·0.8 = 204; masked 100·(0.5 + 0.1) = 60
+    assert half[1][0, :, 0, 0].tolist() == [204, 194, 186] and half[2][0, :, 0, 0].tolist() == [60, 30, 6]
+    assert checkerboard(8, 8)[0].unique().tolist() == [190, 230]
+    assert checkerboard(8, 8)[0, 0, 0] == 230 and checkerboard(8, 8)[0, 0, 4] == 190
+
+
+# -- bad inputs --------------------------------------------------------------------------------------
+
+def test_bad_configs_name_the_key(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="gan.loss: 'foo'"):
+        load_config(None, ["task=generate", "gan.loss=foo"])
+    with pytest.raises(ConfigError, match="model.arch: basenet.*not a GAN"):
+        load_config(None, ["task=generate", "model.arch=basenet"])
+    with pytest.raises(ConfigError, match=r"gan.eval_samples \(5\) must be at least gan.is_splits \(10\)"):
+        load_config(None, ["task=generate", "gan.scorer=inception", "gan.eval_samples=5"])
+    load_config(None, ["task=generate", "gan.scorer=null", "gan.eval_samples=5"])  # no scorer: no splits
+    with pytest.raises(ModelError, match="30×30"):
+        _module(shape=(3, 30, 30))
+    with pytest.raises(DataError, match="square"):
+        _module(shape=(3, 8, 16))
+    for overrides, key in ((["gan.loss=foo"], "gan.loss"), (["model.arch=basenet"], "model.arch")):
+        assert main(["train", str(CONFIGS / "gan_fashion.yaml"), *overrides]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("lienzo: error:") and key in err
+
+
+def test_channels_mismatch_is_a_data_error(tmp_path, capsys):
+    rgb, rgba = _write_h5(tmp_path / "rgb.h5", 3), _write_h5(tmp_path / "rgba.h5", 4)
+    with pytest.raises(DataError, match="data.channels=4.*3-channel"):
+        train(_tiny(tmp_path, rgb, "a", "data.channels=4"))
+    with pytest.raises(DataError, match="data.channels=3.*4-channel"):
+        train(_tiny(tmp_path, rgba, "b", "data.channels=3"))
+    cfg = CONFIGS / "gan_fashion.yaml"
+    assert main(["train", str(cfg), "data.name=hdf5", f"data.root={rgb}", "data.channels=4", f"run.dir={tmp_path}",
+                 "trainer.progress=false", "gan.scorer=null", "trainer.max_steps=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "data.channels=4" in err
+
+
+def test_sample_needs_a_generate_run(tmp_path):
+    loaded = SimpleNamespace(task="classify", path=tmp_path / "run" / "checkpoints" / "best.ckpt")
+    with pytest.raises(RunError, match=r"needs a generate run, this is a classify run"):
+        check_generate_run(loaded, "sampling")
+    with pytest.raises(ConfigError, match="--out"):
+        sample(tmp_path, n=2, out=tmp_path / "x.jpg")
+    with pytest.raises(ConfigError, match="--n"):
+        sample(tmp_path, n=0)
+
+
+# -- end to end ----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_gan_fashion_end_to_end(fashion_root, tmp_path):
+    cfg = load_config(CONFIGS / "gan_fashion.yaml", [
+        f"data.root={fashion_root}", "data.batch_size=16", "gan.generator_batch=16", "model.maps=8",
+        "trainer.max_steps=4", "gan.steps_per_epoch=2", "gan.scorer=null", "gan.grid=16", "trainer.progress=false",
+        "trainer.precision=32", "trainer.accelerator=cpu", "trainer.threads=1", f"run.dir={tmp_path}",
+        "run.name=gan"])
+    run = train(cfg)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["task"] == "generate"
+    assert set(metrics["networks"]) == {"generator", "critic"}
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"train_wasserstein", "generator_steps", "train_gp"} <= set(rows[0])
+    assert [float(r["generator_steps"]) for r in rows] == [2.0, 4.0]
+    grids = sorted(p.name for p in (run / "plots").glob("samples_step*.png"))
+    assert grids == ["samples_step0000002.png", "samples_step0000004.png"]
+    assert Image.open(run / "plots" / grids[-1]).size == (2 + 4 * 34, 2 + 4 * 34)  # 16 grey 32 px samples
+    page = (run / "report.html").read_text()
+    assert "Samples after 4 generator steps" in page and "samples_step0000004.png" in page
+    assert "Samples over training" in page
