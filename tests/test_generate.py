@@ -225,7 +225,8 @@ def test_resume_is_the_uninterrupted_run(rgba_runs):
     assert [float(r["generator_steps"]) for r in rows[0]] == [3.0, 6.0]
     assert [float(r["generator_steps"]) for r in rows[1]] == [3.0, 6.0]
     for x, y in zip(*rows):
-        assert float(x["train_wasserstein"]) == pytest.approx(float(y["train_wasserstein"]), abs=1e-5)
+        for key in ("train_critic_loss", "train_wasserstein", "train_gp", "train_generator_loss"):
+            assert float(x[key]) == pytest.approx(float(y[key]), abs=1e-5), key
     plots = rgba_runs.straight / "plots"
     for suffix in ("", "_mask", "_masked"):
         assert (plots / f"samples_step0000006{suffix}.png").is_file()

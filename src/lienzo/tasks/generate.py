@@ -412,9 +412,12 @@ class GenerateModule(L.LightningModule):
         # Checkpoints are written at an epoch's end, before Lightning counts the epoch complete. For runs
         # bounded by max_epochs Lightning completes it on resume; for max_steps runs (ours) it does not, and
         # would re-enter the finished epoch for one step. Count it complete, as for max_epochs runs.
-        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress")
-        if progress:
-            progress["current"]["completed"] = progress["current"]["processed"]
+        loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        if "epoch_progress" in loop and "epoch_loop.batch_progress" in loop:
+            loop["epoch_progress"]["current"]["completed"] = loop["epoch_progress"]["current"]["processed"]
+            batches = loop["epoch_loop.batch_progress"]
+            batches["current"] = dict.fromkeys(batches["current"], 0)  # the next epoch starts at its first batch
+            batches["is_last_batch"] = False
 
 
 # -- the task ------------------------------------------------------------------------------------------
