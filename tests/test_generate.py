@@ -349,3 +349,12 @@ def test_gan_fashion_end_to_end(fashion_root, tmp_path):
     page = (run / "report.html").read_text()
     assert "Samples after 4 generator steps" in page and "samples_step0000004.png" in page
     assert "Samples over training" in page
+
+
+@pytest.mark.browser
+def test_generate_report_renders_in_chromium(rgba_runs, tmp_path):
+    from tests.helpers import assert_page_renders
+
+    page = rgba_runs.straight / "report.html"
+    assert "Samples after 6 generator steps" in page.read_text()
+    assert_page_renders(page, tmp_path)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers import assert_page_renders
 import torch
 from PIL import Image
 
@@ -151,21 +153,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, fashion_root):
 
 @pytest.mark.browser
 def test_report_renders_in_chromium(short_run, tmp_path):
-    chromium = next((c for c in ("chromium", "chromium-browser") if subprocess.run(["which", c], capture_output=True).returncode == 0), None)
-    if chromium is None:
-        pytest.fail("chromium missing: `make test` installs Debian's chromium")
-    shot = tmp_path / "shot.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400",
-                    f"--screenshot={shot}", (Path(short_run) / "report.html").resolve().as_uri()],
-                   capture_output=True, timeout=120)
-    assert shot.is_file()
-    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
-    assert pixels.shape[:2] == (2400, 1200)
-    # the page drew text, tables and the plots: many distinct colours and dark pixels, not a blank page
-    assert pixels.std() > 20 and (pixels.mean(2) < 100).mean() > 0.005
-    assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
+    assert_page_renders(Path(short_run) / "report.html", tmp_path)
 
 
 def test_curate_score_then_filter(short_run, tmp_path, fashion_root):

@@ -64,3 +64,27 @@ def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array, mode=mode).save(path)
     return path
+
+
+def assert_page_renders(page: Path, tmp_path: Path) -> None:
+    """Headless Chromium draws the page (offline) into a screenshot that holds text, tables and plots."""
+    import subprocess
+
+    from PIL import Image
+
+    chromium = next((c for c in ("chromium", "chromium-browser")
+                     if subprocess.run(["which", c], capture_output=True).returncode == 0), None)
+    if chromium is None:
+        raise AssertionError("chromium missing: `make test` installs Debian's chromium")
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400",
+                    f"--screenshot={shot}", Path(page).resolve().as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file()
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
+    assert pixels.shape[:2] == (2400, 1200)
+    # the page drew text, tables and the plots: many distinct colours and dark pixels, not a blank page
+    assert pixels.std() > 20 and (pixels.mean(2) < 100).mean() > 0.005
+    assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200

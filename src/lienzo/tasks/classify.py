@@ -33,7 +33,7 @@ from ..summary import macs_for_precision
 from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
 from ..transfer.finetune import param_groups as finetune_param_groups
 from .base import Report, ReportSection, Task
-from .state import capture_rng, restore_rng
+from .state import capture_rng, complete_saved_epoch, restore_rng
 
 log = logging.getLogger("lienzo")
 
@@ -225,6 +225,7 @@ class ClassifyModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._saved_lookahead = checkpoint.get("lookahead")
         restore_rng(checkpoint.get("rng_states"))
+        complete_saved_epoch(checkpoint)
 
 
 class _Attr(dict):

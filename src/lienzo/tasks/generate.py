@@ -34,7 +34,7 @@ from ..errors import ConfigError, DataError, RunError
 from ..models.registry import create_model, list_models, model_kind
 from ..optimizers import build_optimizer, build_scheduler
 from .base import Report, Task
-from .state import capture_rng, restore_rng
+from .state import capture_rng, complete_saved_epoch, restore_rng
 
 log = logging.getLogger("lienzo")
 
@@ -370,10 +370,14 @@ class GenerateModule(L.LightningModule):
         return every > 0 and (self.current_epoch + 1) % every == 0
 
     def _score_now(self) -> dict[str, float]:
-        from ..metrics.generative import generative_metrics
+        from ..metrics.generative import generative_metrics, make_scorer, score_real
 
         scorer, real = self._scoring
         g = self.hparams.config["gan"]
+        if scorer is None:
+            scorer = make_scorer(g["scorer"], device=self.device)
+            real = score_real(scorer, real)[0]  # uint8 images go in as they are
+            self._scoring = (scorer, real)
         fake = self.sample(self.noise(g["score_samples"], self.seed + 1))
         result = generative_metrics(scorer, fake, real, splits=g["is_splits"])
         return {"fid": result["fid"], "is": result["is_mean"]}
@@ -391,33 +395,22 @@ class GenerateModule(L.LightningModule):
         return [opt_g, opt_c], [{"scheduler": s, "interval": "step"} for s in schedulers]
 
     def setup(self, stage: str) -> None:
-        scorer_spec = self.hparams.config["gan"]["scorer"]
+        # The real images FID compares with; the scorer is built at the first check, on the module's device
+        # (setup runs before the module is moved to it).
         datamodule = self.trainer.datamodule if self.trainer is not None else None
-        if stage != "fit" or not scorer_spec or datamodule is None or not self.hparams.config["gan"]["score_every"]:
+        g = self.hparams.config["gan"]
+        if stage != "fit" or not g["scorer"] or not g["score_every"] or datamodule is None:
             return
-        from ..metrics.generative import make_scorer, score_real
-
-        scorer = make_scorer(scorer_spec, device=self.device)
         reference = datamodule.split_images("test")
         reference = reference if reference is not None else datamodule.split_images("train")
-        n = self.hparams.config["gan"]["score_samples"]
-        features, _ = score_real(scorer, reference[:n])
-        self._scoring = (scorer, (features,))
+        self._scoring = (None, reference[: g["score_samples"]])
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = capture_rng()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         restore_rng(checkpoint.get("rng_states"))
-        # Checkpoints are written at an epoch's end, before Lightning counts the epoch complete. For runs
-        # bounded by max_epochs Lightning completes it on resume; for max_steps runs (ours) it does not, and
-        # would re-enter the finished epoch for one step. Count it complete, as for max_epochs runs.
-        loop = checkpoint.get("loops", {}).get("fit_loop", {})
-        if "epoch_progress" in loop and "epoch_loop.batch_progress" in loop:
-            loop["epoch_progress"]["current"]["completed"] = loop["epoch_progress"]["current"]["processed"]
-            batches = loop["epoch_loop.batch_progress"]
-            batches["current"] = dict.fromkeys(batches["current"], 0)  # the next epoch starts at its first batch
-            batches["is_last_batch"] = False
+        complete_saved_epoch(checkpoint)
 
 
 # -- the task ------------------------------------------------------------------------------------------

@@ -33,3 +33,16 @@ def restore_rng(states: dict | None) -> None:
     random.setstate(states["python"])
     if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def complete_saved_epoch(checkpoint: dict) -> None:
+    """Checkpoints are written at an epoch's end, before Lightning counts the epoch complete. For runs
+    bounded by max_epochs Lightning completes it on resume; for runs bounded by trainer.max_steps it does
+    not, and would re-enter the finished epoch for one step. Count it complete, as for max_epochs runs
+    (harmless for those: it already is)."""
+    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    if "epoch_progress" in loop and "epoch_loop.batch_progress" in loop:
+        loop["epoch_progress"]["current"]["completed"] = loop["epoch_progress"]["current"]["processed"]
+        batches = loop["epoch_loop.batch_progress"]
+        batches["current"] = dict.fromkeys(batches["current"], 0)  # the next epoch starts at its first batch
+        batches["is_last_batch"] = False
