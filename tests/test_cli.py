@@ -116,7 +116,7 @@ def test_results_print_the_headline_numbers_first(capsys, monkeypatch, tmp_path)
     result = classification_metrics(logits, torch.tensor([0, 1, 0, 2]), ["a", "b", "c"])
     assert list(result)[0] == "count"
     fake = types.ModuleType("lienzo.evaluate")
-    fake.evaluate = lambda run, overrides, split: (result, tmp_path / "e.json")
+    fake.evaluate = lambda run, overrides, split, samples=None: (result, tmp_path / "e.json")
     monkeypatch.setitem(sys.modules, "lienzo.evaluate", fake)
     code, out, _ = run_cli(capsys, "evaluate", str(tmp_path))
     line = f"top-1 50.00%  top-5 100.00%  cross-entropy {result['cross_entropy']:.4f}  (4 images)"

@@ -870,7 +870,7 @@ def _runs(args) -> int:
 def format_runs(runs: list[dict]) -> str:
     """The runs as an aligned table, one line each."""
     header = ["run", "task", "arch", "data", "epochs", "metric", "value", "minutes", "state"]
-    rows = [[r["name"], r["task"], r["arch"] or "–", r["data"] or "–", f"{r['epochs']}/{r['max_epochs'] or '?'}",
+    rows = [[r["name"], r["task"], r["arch"] or "–", r["data"] or "–", f"{r['epochs']}/{r['max_epochs']}" if r["max_epochs"] else str(r["epochs"]),
              r["metric"] or "–", "–" if r["main"] is None else f"{r['main']:.4g}", f"{r['seconds'] / 60:.1f}",
              r["state"]] for r in runs]
     if not rows:

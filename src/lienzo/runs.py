@@ -281,7 +281,8 @@ def describe_run(run_dir: Path) -> dict:
         "arch": metrics.get("arch", (config.get("model") or {}).get("arch") if task == LEGACY_TASK else None),
         "data": (config.get("data") or {}).get("name"),
         "epochs": len(history),
-        "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
+        # with trainer.max_steps, epochs are not what ends the run (a GAN's epoch is a logging interval)
+        "max_epochs": None if (config.get("trainer") or {}).get("max_steps") else (config.get("trainer") or {}).get("max_epochs"),
         "metric": f"{main['split']} {main['metric']}" if main else None,
         "main": main.get("value"),
         "mode": main.get("mode"),

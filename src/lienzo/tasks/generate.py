@@ -98,10 +98,6 @@ def validate(cfg) -> None:
     for key in ("score_samples", "eval_samples"):
         if g.scorer and getattr(g, key) < g.is_splits:
             raise ConfigError(f"gan.{key} ({getattr(g, key)}) must be at least gan.is_splits ({g.is_splits})")
-    if g.scorer and not g.scorer.startswith("inception") and not Path(g.scorer).is_dir():
-        raise ConfigError(f"gan.scorer: {g.scorer} is not a run folder: train a classifier there first (for "
-                          "Fashion-MNIST: lienzo train configs/fashion_fast.yaml), or set gan.scorer=null (samples only) "
-                          "or gan.scorer=inception (with its weights file)")
     if model_kind(cfg.model.arch) != "gan":
         raise ConfigError(f"model.arch: {cfg.model.arch} is a {model_kind(cfg.model.arch)}, not a GAN; "
                           f"the generate task takes {', '.join(list_models(kind='gan'))}")
@@ -428,6 +424,8 @@ class Generate(Task):
         validate(cfg)
 
     def data_module(self, cfg, info: dict | None = None) -> GenerativeData:
+        if info is None:  # a new run: a missing scorer is said before anything is read or written
+            check_scorer(cfg.gan.scorer)
         return GenerativeData(cfg.data, cfg.gan, cfg.run.seed)
 
     def data_info(self, data: GenerativeData) -> dict:
@@ -484,6 +482,14 @@ class Generate(Task):
         from .generate_samples import report_sections
 
         return report_sections(run_dir, cfg, metrics)
+
+
+def check_scorer(scorer: str | None) -> None:
+    """gan.scorer names a run folder that exists (the presets name runs users train first)."""
+    if scorer and not scorer.startswith("inception") and not Path(scorer).is_dir():
+        raise ConfigError(f"gan.scorer: {scorer} is not a run folder: train a classifier there first (for "
+                          "Fashion-MNIST: lienzo train configs/fashion_fast.yaml), or set gan.scorer=null (samples only) "
+                          "or gan.scorer=inception (with its weights file)")
 
 
 def check_generate_run(loaded, what: str) -> None:
