@@ -149,10 +149,9 @@ def _untrained_row(settings: MasksStudySettings, scorer_run: Path, reference_fea
 def _reference_features(scorer_run: Path, masked_file: Path, n: int):
     from .data.hdf5 import load_hdf5
     from .metrics.generative import make_scorer, score_real
-    from .tasks.generate import to_unit
 
     test = load_hdf5(masked_file, "test")  # as the runs' own scoring reads it: the first n, in [-1, 1]
-    features, _ = score_real(make_scorer(str(scorer_run)), to_unit(test.images[:n]))
+    features, _ = score_real(make_scorer(str(scorer_run)), test.images[:n])  # uint8 goes in as it is
     return features
 
 

@@ -201,7 +201,7 @@ def _resized(images: torch.Tensor, size: list[int] | None) -> torch.Tensor:
     return torch.cat(resized).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def to_unit(images: torch.Tensor) -> torch.Tensor:
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
     """uint8 0..255 → float in [-1, 1], the generator's range."""
     return images.float().div_(127.5).sub_(1.0)
 
@@ -290,7 +290,7 @@ class GenerateModule(L.LightningModule):
 
     # -- the step -------------------------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
-        return to_unit(batch)
+        return from_uint8(batch)
 
     def _step_generator(self) -> torch.Generator:
         # noise and interpolation weights from (seed, step, rank): a resumed run draws what the uninterrupted one did

@@ -20,6 +20,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from ..errors import ConfigError, RunError
+from ..metrics.generative import to_uint8
 from ..report.layout import table
 
 log = logging.getLogger("lienzo")
@@ -28,11 +29,6 @@ MASK_VIEWS = ("", "_mask", "_masked")  # RGB; the mask as transparency over a ch
 
 
 # -- pictures ------------------------------------------------------------------------------------------
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats → uint8 0..255."""
-    return images.float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
-
 
 def checkerboard(height: int, width: int, square: int = 4) -> torch.Tensor:
     """A light grey checkerboard, 3×H×W uint8 in [0, 255]: what transparent pixels are shown over."""
