@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in (_add_train, _add_evaluate, _add_sample, _add_predict, _add_models, _add_summary, _add_bench, _add_features,
-                _add_svm, _add_tsne, _add_curate, _add_study, _add_runs):
+                _add_svm, _add_tsne, _add_curate, _add_caption, _add_study, _add_runs):
         add(verbs)
     return parser
 
@@ -358,6 +358,35 @@ def _add_curate_masks(curate_verbs) -> None:
     c.set_defaults(handler=_curate_mask_pairs)
 
 
+def _add_caption(verbs) -> None:
+    p = verbs.add_parser("caption", help="use a caption run: describe images, search images, rank sentences")
+    caption_verbs = p.add_subparsers(dest="caption_verb", required=True, metavar="WHAT")
+    d = caption_verbs.add_parser("describe", help="generated captions for images (a showtell or attend run)")
+    d.add_argument("run", help="a caption run folder")
+    d.add_argument("images", nargs="+", help="image files of any size or mode")
+    d.add_argument("--beam", type=positive_int, help="beam width (default: the run's caption.beam; 1 = greedy)")
+    _threads_flag(d)
+    _json_flag(d)
+    d.set_defaults(handler=_caption_describe)
+    s = caption_verbs.add_parser("search", help="images ranked by a sentence (a rank run)")
+    s.add_argument("run", help="a caption run folder (caption.model: rank)")
+    s.add_argument("sentence", help='e.g. "a dog runs on the grass"')
+    s.add_argument("--images", required=True, metavar="FOLDER|FEATURES.h5",
+                   help="a folder of images, or a features file the caption task cached for the same backbone and layer")
+    s.add_argument("--top-k", type=positive_int, default=5, help="default: 5")
+    _threads_flag(s)
+    _json_flag(s)
+    s.set_defaults(handler=_caption_search)
+    a = caption_verbs.add_parser("annotate", help="sentences ranked for an image (a rank run)")
+    a.add_argument("run", help="a caption run folder (caption.model: rank)")
+    a.add_argument("image", help="an image file")
+    a.add_argument("--sentences", required=True, metavar="FILE", help="a text file, one sentence per line")
+    a.add_argument("--top-k", type=positive_int, default=5, help="default: 5")
+    _threads_flag(a)
+    _json_flag(a)
+    a.set_defaults(handler=_caption_annotate)
+
+
 def _add_study(verbs) -> None:
     p = verbs.add_parser("study", help="reproducible studies that print a table")
     study_verbs = p.add_subparsers(dest="study_verb", required=True, metavar="WHICH")
@@ -395,6 +424,20 @@ def _add_study(verbs) -> None:
     m.add_argument("--seed", type=int, default=0, help="default: 0")
     m.add_argument("--no-progress", action="store_true", help="no progress bars")
     m.set_defaults(handler=_study_masks)
+    c = study_verbs.add_parser("captions", help="the caption thesis's models on synthetic fashion scenes",
+                               description="Fashion scenes (1-3 tinted Fashion-MNIST items on a 64x64 canvas, 5 "
+                                           "template captions each), an AirNet image network trained on them, "
+                                           "retrieval (rank) and generation (showtell) on its features, and a table "
+                                           "against random ranking, greedy decoding and the nearest training "
+                                           "image's caption (~20 minutes on a 2-core CPU).")
+    c.add_argument("--out", default="runs/study_captions",
+                   help="study folder, a new name if taken (default: runs/study_captions)")
+    c.add_argument("--train", type=positive_int, help="training scenes (default: 6000)")
+    c.add_argument("--epochs", type=positive_int, help="epochs of each caption model (default: 15)")
+    c.add_argument("--data-root", help="Fashion-MNIST folder (default: Debian's)")
+    c.add_argument("--seed", type=int, default=0, help="default: 0")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c.set_defaults(handler=_study_captions)
 
 
 def _add_runs(verbs) -> None:
@@ -823,6 +866,46 @@ def _curate_split(args) -> int:
     return EXIT_OK
 
 
+def _caption_describe(args) -> int:
+    from .caption import describe
+
+    results = describe(args.run, args.images, beam=args.beam)
+    if args.json:
+        print_json(results)
+    else:
+        for item in results:
+            print(f"{item['path']}: " + (f"error: {item['error']}" if "error" in item else item["caption"]))
+    failed = sum("error" in item for item in results)
+    if failed:
+        print(f"lienzo: {failed} of {len(results)} images could not be read; the others were described", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _caption_search(args) -> int:
+    from .caption import search
+
+    results = search(args.run, args.sentence, args.images, top_k=args.top_k)
+    if args.json:
+        print_json(results)
+    else:
+        for item in results:
+            print(f"{item['score']:+.3f}  {item['path']}")
+    return EXIT_OK
+
+
+def _caption_annotate(args) -> int:
+    from .caption import annotate
+
+    results = annotate(args.run, args.image, args.sentences, top_k=args.top_k)
+    if args.json:
+        print_json(results)
+    else:
+        for item in results:
+            print(f"{item['score']:+.3f}  {item['sentence']}")
+    return EXIT_OK
+
+
 def _study(args) -> int:
     from .transfer.study import StudySettings, format_table, illustration_study
 
@@ -843,6 +926,17 @@ def _study_masks(args) -> int:
     settings = with_overrides(base, steps=args.steps, maps=args.maps, eval_samples=args.eval_samples, seed=args.seed)
     study = masks_study(args.out, settings, scorer=args.scorer, fashion_root=args.data_root,
                         progress=not args.no_progress)
+    print(format_table(study), end="")
+    print(study["dir"])
+    return EXIT_OK
+
+
+def _study_captions(args) -> int:
+    from .caption_study import CaptionStudySettings, captions_study, format_table, with_overrides
+
+    settings = with_overrides(CaptionStudySettings(), train=args.train, rank_epochs=args.epochs,
+                              showtell_epochs=args.epochs, seed=args.seed)
+    study = captions_study(args.out, settings, fashion_root=args.data_root, progress=not args.no_progress)
     print(format_table(study), end="")
     print(study["dir"])
     return EXIT_OK

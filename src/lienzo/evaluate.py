@@ -119,7 +119,7 @@ def finalize_run(run_dir: Path, cfg: Config, data, precision: str, monitor: tupl
         "checkpoint": str(loaded.path.relative_to(run_dir)),
         **task.extra_results(run_dir, cfg, loaded),
     }
-    metrics = envelope(cfg.task, run_dir.name, results, task.main_metric, **fields)
+    metrics = envelope(cfg.task, run_dir.name, results, task.headline(cfg), **fields)
     write_json(run_dir / METRICS_FILE, metrics)
     write_report(run_dir, cfg, metrics, history, data, extras)
     for split, result in results.items():

@@ -1,7 +1,7 @@
 """Models registered by name, one registry per kind (classifiers, GANs). Importing this package registers
 every family; building from configs, runs and pretrained weights is in models.build and models.pretrained."""
 
-from . import airnet, alexnet, basenet, fastnet, gan, resnet, vgg  # noqa: F401  (registration)
+from . import airnet, alexnet, basenet, captioning, fastnet, gan, resnet, vgg  # noqa: F401  (registration)
 from .base import Classifier, conv_out
 from .registry import create_model, kinds, list_models, register_model
 

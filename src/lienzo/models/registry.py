@@ -23,7 +23,7 @@ from ..errors import ModelError, did_you_mean
 # kind → name → builder. Each kind's defaults for the arguments every builder of that kind takes.
 _MODELS: dict[str, dict[str, Callable[..., nn.Module]]] = {}
 KIND_DEFAULTS = {"classifier": {"num_classes": 10, "in_chans": 3, "input_size": (32, 32)},
-                 "gan": {"channels": 3, "image_size": 32}}
+                 "gan": {"channels": 3, "image_size": 32}, "caption": {"vocab_size": 2500}}
 
 
 def register_model(builder: Callable[..., nn.Module] | None = None, *, kind: str = "classifier"):

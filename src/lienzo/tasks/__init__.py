@@ -22,7 +22,8 @@ from ..errors import ConfigError, did_you_mean
 
 # Built-in tasks ("module:class") are imported and registered on first use, so that parsing a config or
 # `lienzo --help` stays light, and their modules need not import this registry (no import cycle).
-_BUILTIN = {"classify": "lienzo.tasks.classify:Classify", "generate": "lienzo.tasks.generate:Generate"}
+_BUILTIN = {"classify": "lienzo.tasks.classify:Classify", "generate": "lienzo.tasks.generate:Generate",
+            "caption": "lienzo.tasks.caption:Caption"}
 _TASKS: dict[str, type] = {}
 
 

@@ -61,6 +61,10 @@ class Task:
     sample_count_key: ClassVar[str | None] = None
     sample_count_default: ClassVar[int | None] = None  # what `lienzo evaluate` draws without --n
 
+    def headline(self, cfg) -> tuple[str, str, str]:
+        """The headline number of a run of this config (`main_metric` unless it depends on the config)."""
+        return self.main_metric
+
     def validate(self, cfg) -> None:
         """Check the config's values this task depends on; raise ConfigError naming the key."""
 

@@ -94,10 +94,13 @@ class FeatureExtractor(nn.Module):
         self.layer = layer
         self.target = resolve_layer(backbone, layer)
         self._captured = None
+        self.output_shape: tuple[int, ...] | None = None  # the layer's output per image before flattening (C, H, W)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.target == "":
-            return self.model(x).flatten(1)
+            out = self.model(x)
+            self.output_shape = tuple(out.shape[1:])
+            return out.flatten(1)
         pre = self.target.startswith("<pre:")
         module = self.model.get_submodule(self.target[5:-1] if pre else self.target)
 
@@ -113,4 +116,5 @@ class FeatureExtractor(nn.Module):
         finally:
             handle.remove()
         out, self._captured = self._captured, None
+        self.output_shape = tuple(out.shape[1:])
         return out.flatten(1)

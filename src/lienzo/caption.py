@@ -1,0 +1,157 @@
+"""`lienzo caption`: use a trained caption run on new images and sentences.
+
+    describe("runs/flickr8k_showtell", ["dog.jpg", "beach.png"], beam=3)   # [{"path", "caption"} | {"path", "error"}]
+    search("runs/flickr8k_vgg16_rank", "a dog runs on the grass", images="photos/", top_k=5)
+    annotate("runs/flickr8k_vgg16_rank", "dog.jpg", sentences="sentences.txt", top_k=5)
+
+Images go through the run's own feature network (its backbone, weights and layer), so any size or mode
+works; `search` also takes a features file the caption task cached (`cache/features/*.h5`) instead of a folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .data.captions import tokenize
+from .data.images import IMAGE_SUFFIXES
+from .errors import ConfigError, DataError, RunError
+from .evaluate import load_run
+from .tasks.caption import GENERATORS, check_caption_run
+
+
+class CaptionRun:
+    """A caption run with the feature network it was trained on, loaded once for many queries."""
+
+    def __init__(self, run: str | Path):
+        self.loaded = load_run(run, "best")
+        check_caption_run(self.loaded, "lienzo caption")
+        self.module = self.loaded.module.eval()
+        self.cfg = self.loaded.config
+        self._runner = None
+
+    @property
+    def kind(self) -> str:
+        return self.cfg.caption.model
+
+    def need(self, kinds: tuple[str, ...], verb: str) -> None:
+        if self.kind not in kinds:
+            raise RunError(f"{self.loaded.path.parent.parent}: caption {verb} needs a {' or '.join(kinds)} run; "
+                           f"this one is {self.kind}")
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            from .transfer.backbones import load_backbone
+            from .transfer.features import FeatureRunner
+
+            c = self.cfg.caption
+            if c.features:
+                raise RunError(f"{self.loaded.path.parent.parent}: trained on a given features file (caption.features="
+                               f"{c.features}), so lienzo has no network to compute features of new images; search "
+                               "a features file of the same kind instead (--images FILE.h5)")
+            backbone = self.loaded.info.get("backbone") or c.backbone
+            weights = self.loaded.info.get("weights", c.weights)
+            self._runner = FeatureRunner(load_backbone(backbone, None if weights in (None, "None") else weights),
+                                         self.loaded.info.get("layer") or c.layer, precision="32")
+        return self._runner
+
+    def image_features(self, paths: list[Path]) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
+        """(features of the readable images as the model takes them, their positions, {position: error})."""
+        chunks, kept, errors = [], [], {}
+        for feats, index, bad in self.runner.files(paths, workers=0):
+            errors.update({i: err for i, err in bad})
+            if feats is not None:
+                chunks.append(self._as_model_input(torch.from_numpy(feats)))
+                kept += index.tolist()
+        return (torch.cat(chunks) if chunks else None), kept, errors
+
+    def _as_model_input(self, feats: torch.Tensor) -> torch.Tensor:
+        shape = self.loaded.info["feature_shape"]
+        if len(shape) == 3:
+            c, h, w = shape
+            feats = feats.view(len(feats), c, h * w).transpose(1, 2)
+        return self.module.prepare(feats)
+
+    def sentence_embeddings(self, sentences: list[str]) -> torch.Tensor:
+        from .data.captions import encode_captions
+
+        tokens, lengths, _ = encode_captions(self.module.vocab, [tokenize(s) for s in sentences],
+                                             self.cfg.caption.max_length)
+        with torch.no_grad():
+            return self.module.model.embed_sentences(tokens, lengths).float()
+
+    def image_embeddings(self, feats: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.module.model.embed_images(feats).float()
+
+
+def describe(run: str | Path, images: list[str | Path], beam: int | None = None) -> list[dict]:
+    """A generated caption for each image ({"path", "caption"}), or {"path", "error"} for a file that could not be read."""
+    if beam is not None and beam < 1:
+        raise ConfigError(f"--beam: must be at least 1, got {beam}")
+    cap = CaptionRun(run)
+    cap.need(GENERATORS, "describe")
+    paths = [Path(p) for p in images]
+    feats, kept, errors = cap.image_features(paths)
+    captions = cap.module.generate(feats, beam=beam) if feats is not None else []
+    out: dict[int, dict] = {i: {"path": str(paths[i]), "error": err} for i, err in errors.items()}
+    out.update({i: {"path": str(paths[i]), "caption": " ".join(words)} for i, words in zip(kept, captions)})
+    return [out[i] for i in range(len(paths))]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -> list[dict]:
+    """Images (a folder, or a caption features file of the same backbone and layer) ranked by a sentence:
+    the top_k as {"path", "score"}, best first."""
+    if not tokenize(sentence):
+        raise ConfigError("the sentence has no words")
+    cap = CaptionRun(run)
+    cap.need(("rank",), "search")
+    images = Path(images)
+    if images.is_dir():
+        files = _image_files(images)
+        feats, kept, errors = cap.image_features(files)
+        if feats is None:
+            raise DataError(f"{images}: no image could be read ({next(iter(errors.values()))})")
+        names = [str(files[i]) for i in kept]
+    elif images.is_file():
+        from .tasks.caption_data import read_image_features
+
+        found = read_image_features(images)
+        if list(found.shape) != list(cap.loaded.info["feature_shape"]):
+            raise DataError(f"{images}: features of shape {list(found.shape)} ({found.backbone} {found.layer}); the run "
+                            f"was trained on {cap.loaded.info['feature_shape']} ({cap.loaded.info.get('backbone')} "
+                            f"{cap.loaded.info.get('layer')})")
+        feats = cap.module.prepare(found.features)
+        names = sorted(found.rows, key=found.rows.get)  # paths relative to the images folder it was made from
+    else:
+        raise DataError(f"{images}: neither an image folder nor a features file")
+    scores = cap.module.model.similarity(cap.image_embeddings(feats), cap.sentence_embeddings([sentence]))[:, 0]
+    top = scores.topk(min(top_k, len(scores)))
+    return [{"path": names[i], "score": float(s)} for s, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def annotate(run: str | Path, image: str | Path, sentences: str | Path, top_k: int = 5) -> list[dict]:
+    """Sentences (a text file, one per line) ranked for an image: the top_k as {"sentence", "score"}, best first."""
+    path = Path(sentences)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (one sentence per line)")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: no sentences")
+    cap = CaptionRun(run)
+    cap.need(("rank",), "annotate")
+    feats, _, errors = cap.image_features([Path(image)])
+    if feats is None:
+        raise DataError(next(iter(errors.values())))
+    scores = cap.module.model.similarity(cap.image_embeddings(feats), cap.sentence_embeddings(lines))[0]
+    top = scores.topk(min(top_k, len(lines)))
+    return [{"sentence": lines[i], "score": float(s)} for s, i in zip(top.values.tolist(), top.indices.tolist())]

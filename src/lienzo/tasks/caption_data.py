@@ -1,0 +1,314 @@
+"""The caption task's data: image features computed once per (caption file, images, backbone, layer) and cached
+in HDF5, the vocabulary of the training captions, and loaders of (image feature, caption) pairs.
+
+    path = cached_features(dataset, images_root, backbone="vgg16", layer="fc7", weights="IMAGENET1K_V1",
+                           cache="cache/features")      # reused by every caption run on the same data
+    data = CaptionData(cfg)                             # lienzo.tasks.caption builds it from a config
+    data.setup("fit"); data.vocab, data.feature_shape, data.splits["test"].captions
+
+Features file layout (`cache/features/<captions stem>-<backbone>-<layer>-<hash>.h5`):
+
+    /features  float32 N×D (float16 for convolutional grids, N×C·H·W)
+    /files     str N        (image paths relative to the images root)
+    attributes: backbone, layer, weights, shape (C[, H, W]: the layer's output per image), captions, images, complete
+
+It is written as `<file>.partial` and renamed when complete, so a file under its final name is always whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from ..data.captions import CaptionDataset, Vocabulary, coverage, encode_captions, read_captions
+from ..data.module import EpochSeededSampler, keep_batch, shard_of
+from ..errors import ConfigError, DataError
+
+log = logging.getLogger("lienzo")
+
+SPLITS = ("train", "val", "test")
+
+
+# -- features ----------------------------------------------------------------------------------------
+
+@dataclass
+class ImageFeatures:
+    """Features of every image of a caption dataset, in memory: `rows[file]` is the file's row."""
+
+    features: torch.Tensor  # N×D (float32), or N×L×C for a convolutional grid (attention)
+    rows: dict[str, int]
+    shape: tuple[int, ...]  # the layer's output per image: (D,) or (C, H, W)
+    backbone: str
+    layer: str
+    path: Path
+    weights: str | None = None
+
+    @property
+    def is_grid(self) -> bool:
+        return len(self.shape) == 3
+
+
+def features_key(captions: str | Path, images_root: str | Path, backbone: str, layer: str,
+                 weights: str | None) -> str:
+    """What a features file depends on, hashed: the caption file (path, size, time), the images folder,
+    the backbone, its weights and the layer."""
+    captions = Path(captions).resolve()
+    stat = captions.stat()
+    facts = [str(captions), stat.st_size, int(stat.st_mtime), str(Path(images_root).resolve()), backbone,
+             str(weights), layer]
+    return hashlib.sha1(json.dumps(facts).encode()).hexdigest()[:10]
+
+
+def features_path(cache: str | Path, captions: str | Path, images_root: str | Path, backbone: str, layer: str,
+                  weights: str | None) -> Path:
+    name = Path(backbone).name if Path(backbone).is_dir() else backbone.replace(":", "-").replace("/", "-")
+    stem = Path(captions).stem
+    return Path(cache) / f"{stem}-{name}-{layer}-{features_key(captions, images_root, backbone, layer, weights)}.h5"
+
+
+def cached_features(files: list[str], images_root: str | Path, path: Path, *, backbone: str, layer: str,
+                    weights: str | None, batch_size: int = 64, precision: str = "auto", accelerator: str = "auto",
+                    workers: int | None = None, progress: bool = True) -> Path:
+    """Features of `files` (relative to `images_root`) at `layer` of `backbone`, written to `path` unless
+    a complete file is there already. Unreadable images are an error naming the first ones."""
+    if path.is_file():
+        return path
+    from ..transfer.backbones import load_backbone
+    from ..transfer.features import FeatureRunner
+
+    root = Path(images_root)
+    missing = [f for f in files if not (root / f).is_file()]
+    if missing:
+        raise DataError(f"{root / missing[0]}: image not found ({len(missing)} of the {len(files)} images the "
+                        f"caption file names are missing; data.root is the folder they are in)")
+    runner = FeatureRunner(load_backbone(backbone, weights), layer, precision=precision, accelerator=accelerator)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + f".partial-{os.getpid()}")
+    bad: list[str] = []
+    try:
+        with h5py.File(partial, "w") as f:
+            bar = tqdm(total=len(files), desc=f"features {backbone} {layer}", unit="img", disable=not progress,
+                       leave=False)
+            store = None
+            for feats, index, errors in runner.files([root / name for name in files], batch_size, workers):
+                bad += [files[i] + f" ({err})" for i, err in errors]
+                if feats is not None:
+                    shape = tuple(runner.extractor.output_shape)
+                    if store is None:
+                        dtype = np.float16 if len(shape) == 3 else np.float32
+                        store = f.create_dataset("features", (len(files), feats.shape[1]), dtype=dtype,
+                                                 chunks=(min(len(files), 64), feats.shape[1]))
+                        f.attrs["shape"] = list(shape)
+                    store[index.numpy()] = feats.astype(store.dtype)
+                bar.update(len(index) + len(errors))
+            bar.close()
+            if bad:
+                raise DataError(f"{len(bad)} image(s) could not be read, e.g. {'; '.join(bad[:3])}")
+            f.create_dataset("files", data=np.array(files, dtype=h5py.string_dtype()))
+            f.attrs.update(backbone=str(Path(backbone).resolve()) if Path(backbone).is_dir() else backbone, layer=layer, weights=str(weights), complete=True,
+                           images=str(root.resolve()))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("cached %d image features (%s, %s) in %s", len(files), backbone, layer, path)
+    return path
+
+
+def read_image_features(path: str | Path) -> ImageFeatures:
+    """A features file (as `cached_features` writes it) in memory; grids become N×(H·W)×C."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if not f.attrs.get("complete", False) or "features" not in f or "files" not in f:
+                raise DataError(f"{path}: not a complete lienzo caption-features file (features, files)")
+            feats = torch.from_numpy(f["features"][:].astype(np.float32))
+            files = [s.decode() if isinstance(s, bytes) else str(s) for s in f["files"][:]]
+            shape = tuple(int(v) for v in f.attrs["shape"])
+            backbone, layer = str(f.attrs.get("backbone", "")), str(f.attrs.get("layer", ""))
+            weights = f.attrs.get("weights")
+            weights = None if weights in (None, "None") else str(weights)
+    except OSError as err:
+        raise DataError(f"{path}: not an HDF5 file ({err})") from None
+    if len(shape) == 3:
+        c, h, w = shape
+        feats = feats.view(len(feats), c, h * w).transpose(1, 2).contiguous()
+    return ImageFeatures(feats, {name: i for i, name in enumerate(files)}, shape, backbone, layer, path, weights)
+
+
+# -- captions ------------------------------------------------------------------------------------------
+
+@dataclass
+class CaptionSplit:
+    """One split: its images (rows of the features), and every caption with the image it belongs to."""
+
+    files: list[str]
+    image_rows: torch.Tensor  # rows of the features file, one per image
+    tokens: torch.Tensor  # captions N×(max_length+2), <start> … <end> <pad>…
+    lengths: torch.Tensor  # words + 2
+    caption_image: torch.Tensor  # caption → position of its image in this split
+    references: list[list[str]]  # raw captions per image (the metrics' references)
+    truncated: int
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def captions_of(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The captions of the images at `positions`: (tokens, lengths, index of their image in `positions`)."""
+        wanted = torch.zeros(len(self.files), dtype=torch.long).fill_(-1)
+        wanted[positions] = torch.arange(len(positions))
+        owner = wanted[self.caption_image]
+        keep = owner >= 0
+        return self.tokens[keep], self.lengths[keep], owner[keep]
+
+
+def build_split(dataset: CaptionDataset, split: str, vocab: Vocabulary, rows: dict[str, int] | None,
+                max_length: int) -> CaptionSplit | None:
+    images = dataset.split(split)
+    if not images:
+        return None
+    token_lists, owners = [], []
+    for position, image in enumerate(images):
+        token_lists += image.tokens
+        owners += [position] * len(image.tokens)
+    tokens, lengths, truncated = encode_captions(vocab, token_lists, max_length)
+    files = [image.file for image in images]
+    image_rows = torch.tensor([rows[f] for f in files] if rows is not None else range(len(files)), dtype=torch.long)
+    return CaptionSplit(files, image_rows, tokens, lengths, torch.tensor(owners, dtype=torch.long),
+                        [list(image.captions) for image in images], truncated)
+
+
+# -- loaders -------------------------------------------------------------------------------------------
+
+class _Pairs(Dataset):
+    """(image features, caption) pairs of the training split, handed out a batch at a time."""
+
+    def __init__(self, features: torch.Tensor, split: CaptionSplit):
+        self.features, self.split = features, split
+
+    def __len__(self) -> int:
+        return len(self.split.tokens)
+
+    def __getitem__(self, index: int):
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]):
+        index = torch.as_tensor(indices, dtype=torch.long)
+        image = self.split.caption_image[index]
+        lengths = self.split.lengths[index]
+        tokens = self.split.tokens[index, : int(lengths.max())]  # no column of pads only
+        return self.features[self.split.image_rows[image]], tokens, lengths, image
+
+
+class _Images(Dataset):
+    """A split's images with all their captions: what validation scores."""
+
+    def __init__(self, features: torch.Tensor, split: CaptionSplit, count: int | None = None):
+        self.features, self.split = features, split
+        self.count = min(count or len(split), len(split))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]):
+        positions = torch.as_tensor(indices, dtype=torch.long)
+        tokens, lengths, owner = self.split.captions_of(positions)
+        tokens = tokens[:, : int(lengths.max())]
+        return self.features[self.split.image_rows[positions]], positions, tokens, lengths, owner
+
+
+class CaptionData(L.LightningDataModule):
+    """Reads the caption file, builds (or, for a saved run, takes) the vocabulary, and holds every image's
+    features in memory; computes and caches the features first when they are not cached yet."""
+
+    def __init__(self, cfg, info: dict | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.info = info
+        self.vocab: Vocabulary | None = Vocabulary.from_dict(info["vocab"]) if info and "vocab" in info else None
+        self.splits: dict[str, CaptionSplit] = {}
+        self.features: ImageFeatures | None = None
+        self.dataset: CaptionDataset | None = None
+        self.start_epoch = 0
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.features is not None:
+            return
+        d, c = self.cfg.data, self.cfg.caption
+        if not d.captions:
+            raise ConfigError("data.captions: name the caption file (Karpathy's dataset_*.json, Flickr8k.token.txt, "
+                              "COCO captions_*.json, or a CSV/JSONL of image,caption)")
+        self.dataset = read_captions(d.captions, d.format, split_file=d.split_file, restval=d.restval,
+                                     val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=self.cfg.run.seed)
+        self.features = read_image_features(self.features_file())
+        if self.vocab is None:
+            train_tokens = [t for image in self.dataset.split("train") for t in image.tokens]
+            if not train_tokens:
+                raise DataError(f"{d.captions}: no training captions")
+            self.vocab = Vocabulary.build(train_tokens, min_count=c.min_count)
+        for split in SPLITS:
+            built = build_split(self.dataset, split, self.vocab, self.features.rows, c.max_length)
+            if built is not None:
+                self.splits[split] = built
+        if "train" not in self.splits:
+            raise DataError(f"{d.captions}: no image is in the training split")
+        train = self.splits["train"]
+        if train.truncated:
+            log.info("%d of %d training captions are longer than caption.max_length=%d words and were cut",
+                     train.truncated, len(train.tokens), c.max_length)
+
+    def features_file(self) -> Path:
+        """The cached features of this dataset (computed now when missing), or caption.features as given."""
+        d, c = self.cfg.data, self.cfg.caption
+        if c.features:
+            return Path(c.features)
+        root = Path(d.root) if d.root else Path(d.captions).parent
+        path = features_path(c.cache, d.captions, root, c.backbone, c.layer, c.weights)
+        files = sorted({image.file for image in self.dataset.images})
+        return cached_features(files, root, path, backbone=c.backbone, layer=c.layer, weights=c.weights,
+                               batch_size=max(16, min(d.batch_size, 128)), precision=self.cfg.trainer.precision,
+                               accelerator=self.cfg.trainer.accelerator, workers=d.num_workers or None,
+                               progress=self.cfg.trainer.progress)
+
+    # -- facts ---------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        train = self.splits["train"]
+        words = [t for image in self.dataset.split("train") for t in image.tokens]
+        return {
+            "images": {s: len(v) for s, v in self.splits.items()},
+            "captions": {s: len(v.tokens) for s, v in self.splits.items()},
+            "vocabulary": len(self.vocab),
+            "coverage": coverage(self.vocab, words),
+            "truncated": train.truncated,
+        }
+
+    # -- loaders ---------------------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        dataset = _Pairs(self.features.features, self.splits["train"])
+        sampler = EpochSeededSampler(dataset, seed=self.cfg.run.seed, start_epoch=self.start_epoch,
+                                     **shard_of(self.trainer))
+        return DataLoader(dataset, batch_size=self.cfg.data.batch_size, sampler=sampler, collate_fn=keep_batch,
+                          drop_last=len(dataset) > self.cfg.data.batch_size)
+
+    def val_dataloader(self):
+        if "val" not in self.splits:
+            return []
+        return self.images_loader("val", self.cfg.caption.val_images)
+
+    def images_loader(self, split: str, count: int | None = None) -> DataLoader:
+        dataset = _Images(self.features.features, self.splits[split], count)
+        return DataLoader(dataset, batch_size=max(self.cfg.data.batch_size, 100), collate_fn=keep_batch)

@@ -1,0 +1,212 @@
+"""The caption task (issue 11) end to end on tiny data in the real formats: a Karpathy split file, PNG images,
+and features the test writes by hand (so what the models must learn is known), plus the cached-features path
+through a lienzo run as the backbone, the `lienzo caption` verbs, the report and bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lienzo.caption import annotate, describe, search
+from lienzo.cli import main
+from lienzo.data.captions import CaptionImage, tokenize, write_karpathy
+from lienzo.data.hdf5 import write_hdf5
+from lienzo.errors import ConfigError, DataError, RunError
+from lienzo.tasks import load_config
+from lienzo.train import train
+
+from .helpers import write_png
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (40, 40, 230)}
+ACROSS = ("left", "right")
+UPDOWN = ("top", "bottom")
+KINDS = [(c, h, v) for c in COLOURS for h in ACROSS for v in UPDOWN]  # 12 kinds of image
+
+
+def _captions(colour: str, h: str, v: str) -> list[str]:
+    return [f"a {colour} block on the {h} at the {v}", f"the {colour} square is {h} and {v}",
+            f"{v} {h} there is a {colour} block", f"a {colour} box at the {v} {h}",
+            f"one {colour} block {h} {v}"]
+
+
+def _image(colour: str, h: str, v: str, jitter: int) -> np.ndarray:
+    image = np.full((32, 32, 3), 10, dtype=np.uint8)
+    x = 2 + jitter if h == "left" else 18 - jitter
+    y = 2 + jitter if v == "top" else 18 - jitter
+    image[y : y + 12, x : x + 12] = COLOURS[colour]
+    return image
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    """48 train, 12 val, 12 test images of one coloured block (12 kinds: colour × left/right × top/bottom), 5
+    captions each, in Karpathy's format; a hand-made features file (the kind one-hot, plus noise); and an HDF5
+    of the images labelled by kind (for a backbone run)."""
+    root = tmp_path_factory.mktemp("blocks")
+    rng = np.random.default_rng(0)
+    images, entries, feats, labels = [], [], [], []
+    for split, count in (("train", 48), ("val", 12), ("test", 12)):
+        for i in range(count):
+            kind = i % len(KINDS)
+            colour, h, v = KINDS[kind]
+            file = f"images/{split}_{i:03d}.png"
+            array = _image(colour, h, v, jitter=i // len(KINDS))
+            write_png(root / file, array)
+            captions = _captions(colour, h, v)
+            entries.append(CaptionImage(file, split, captions, [tokenize(c) for c in captions], file[:-4]))
+            onehot = np.zeros(16, dtype=np.float32)
+            onehot[kind] = 1.0
+            feats.append(onehot + rng.normal(0, 0.05, 16).astype(np.float32))
+            images.append(array)
+            labels.append(kind)
+    captions = write_karpathy(root / "dataset_blocks.json", entries, "blocks")
+    with h5py.File(root / "onehot.h5", "w") as f:
+        f.create_dataset("features", data=np.stack(feats))
+        f.create_dataset("files", data=np.array([e.file for e in entries], dtype=h5py.string_dtype()))
+        f.attrs.update(shape=[16], backbone="hand", layer="onehot", weights="None", complete=True)
+    write_hdf5(root / "blocks.h5", np.stack(images[:48]), np.array(labels[:48]), [" ".join(k) for k in KINDS],
+               group="train")
+    write_hdf5(root / "blocks.h5", np.stack(images[48:60]), np.array(labels[48:60]), [" ".join(k) for k in KINDS],
+               group="test")
+    return root, captions
+
+
+def _config(root: Path, captions: Path, model: str, name: str, *extra: str):
+    return load_config(None, ["task=caption", f"data.captions={captions}", "data.batch_size=16",
+                              f"caption.model={model}", f"caption.features={root / 'onehot.h5'}", "caption.min_count=1",
+                              "caption.word_dim=32", "caption.joint_dim=64", "caption.hidden=64", "caption.dropout=0.0",
+                              "optim.lr=0.005", "trainer.max_epochs=25", "trainer.progress=false",
+                              "trainer.precision=32", "trainer.accelerator=cpu", f"run.dir={root / 'runs'}",
+                              f"run.name={name}", *extra])
+
+
+@pytest.fixture(scope="module")
+def rank_run(blocks):
+    root, captions = blocks
+    return train(_config(root, captions, "rank", "rank", "caption.encoder=gru", "caption.loss=hardest"))
+
+
+@pytest.fixture(scope="module")
+def showtell_run(blocks):
+    root, captions = blocks
+    return train(_config(root, captions, "showtell", "showtell"))
+
+
+def test_rank_learns_to_retrieve_both_ways(rank_run):
+    metrics = json.loads((rank_run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["images"] == 12 and test["captions"] == 60
+    # Random ranking: i→t R@1 ≈ 5/60 = 8 %, t→i R@1 = 1/12 = 8 %. The one-hot features make it learnable.
+    assert test["i2t_r1"] >= 75 and test["t2i_r1"] >= 50
+    assert test["i2t_r10"] == pytest.approx(100.0) and test["t2i_r10"] == pytest.approx(100.0)
+    assert metrics["main"]["metric"] == "rsum" and metrics["main"]["value"] == pytest.approx(test["rsum"])
+    with open(rank_run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    rsum = [float(r["val_rsum"]) for r in rows]
+    assert len(rows) == 25 and max(rsum) > rsum[0] + 100  # validation R@K were logged every epoch and rose
+
+
+def test_showtell_learns_to_caption(showtell_run, blocks):
+    metrics = json.loads((showtell_run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert metrics["main"]["metric"] == "cider"
+    assert test["bleu4"] >= 0.5 and test["cider"] >= 1.5 and test["beam"] == 3
+    assert test["meteor"] is None or 0.0 < test["meteor"] <= 1.0
+    page = (showtell_run / "report.html").read_text()
+    assert "Generated captions on the test split" in page and "plots/examples/" in page
+
+
+def test_generated_captions_name_the_colour_and_place(showtell_run):
+    from lienzo.evaluate import load_run
+    from lienzo.tasks import get_task
+    from lienzo.tasks.caption_eval import generate_split
+
+    loaded = load_run(showtell_run)
+    data = get_task("caption").data_module(loaded.config, loaded.info)
+    data.setup("test")
+    right = 0
+    for beam in (1, 3):
+        words = generate_split(loaded.module, data, "test", beam=beam)
+        for i, caption in enumerate(words):
+            colour, h, v = KINDS[i % len(KINDS)]
+            right += colour in caption and h in caption and v in caption
+    assert right >= 20  # of 24 (12 images × 2 beams)
+
+
+def test_search_and_annotate_with_a_features_file(rank_run, blocks, tmp_path):
+    root, _ = blocks
+    top = search(rank_run, "a green block on the right at the bottom", root / "onehot.h5", top_k=3)
+    assert len(top) == 3 and top[0]["score"] >= top[1]["score"] >= top[2]["score"]
+    winner = KINDS[int(Path(top[0]["path"]).stem.split("_")[1]) % len(KINDS)]
+    assert winner == ("green", "right", "bottom")
+    with pytest.raises(RunError, match="describe needs a showtell or attend run"):
+        describe(rank_run, [root / "images/test_000.png"])
+    sentences = tmp_path / "s.txt"
+    sentences.write_text("a red block\n\n")
+    with pytest.raises(RunError, match="caption.features"):  # the run's features came from a file, not a network
+        annotate(rank_run, root / "images/test_000.png", sentences)
+
+
+@pytest.fixture(scope="module")
+def backbone_runs(blocks):
+    """A tiny classifier on the block images as the backbone; features computed and cached by the first
+    caption run and reused by the second."""
+    root, captions = blocks
+    net = train(load_config(None, ["data.name=hdf5", f"data.root={root / 'blocks.h5'}", "data.val_fraction=0",
+                                   "model.arch=basenet", "trainer.max_epochs=2", "trainer.progress=false",
+                                   "trainer.precision=32", "trainer.accelerator=cpu", f"run.dir={root / 'runs'}",
+                                   "run.name=net", "trainer.monitor=train_loss"]))
+    extra = ["caption.features=null", f"caption.backbone={net}", "caption.weights=null", "caption.layer=penultimate",
+             f"caption.cache={root / 'cache'}", "trainer.max_epochs=2"]
+    first = train(_config(root, captions, "showtell", "bb_showtell", *extra))
+    cached = sorted((root / "cache").glob("*.h5"))
+    stamp = cached[0].stat().st_mtime_ns
+    second = train(_config(root, captions, "rank", "bb_rank", *extra))
+    return first, second, cached, stamp
+
+
+def test_features_are_cached_once_and_reused(backbone_runs):
+    first, second, cached, stamp = backbone_runs
+    assert len(cached) == 1 and cached[0].stat().st_mtime_ns == stamp
+    with h5py.File(cached[0], "r") as f:
+        assert f["features"].shape[0] == 72 and f.attrs["complete"]
+
+
+def test_describe_search_annotate_through_the_backbone(backbone_runs, blocks, tmp_path, capsys):
+    showtell, rank, _, _ = backbone_runs
+    root, _ = blocks
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    out = describe(showtell, [root / "images/test_000.png", bad], beam=2)
+    assert "caption" in out[0] and set(out[0]["caption"].split()) <= set(
+        w for c in _captions(*KINDS[0]) for w in tokenize(c)) | {"<unk>"}
+    assert "error" in out[1]
+    assert main(["caption", "describe", str(showtell), str(root / "images/test_001.png"), str(bad)]) == 3
+    sentences = tmp_path / "s.txt"
+    sentences.write_text("a red block on the left\na blue box\n")
+    ranked = annotate(rank, root / "images/test_000.png", sentences, top_k=5)
+    assert len(ranked) == 2 and ranked[0]["score"] >= ranked[1]["score"]
+    found = search(rank, "a blue box", root / "images", top_k=4)
+    assert len(found) == 4 and all(Path(r["path"]).suffix == ".png" for r in found)
+    capsys.readouterr()
+    assert main(["caption", "search", str(rank), "a blue box", "--images", str(root / "images"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def test_bad_inputs_are_one_line_errors(blocks, tmp_path, capsys):
+    root, captions = blocks
+    assert main(["train", str(CONFIGS / "flickr8k_showtell.yaml"), "caption.model=lstm"]) == 2
+    assert "caption.model" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="attend attends over a convolutional grid"):
+        train(_config(root, captions, "attend", "attend"))
+    with pytest.raises(DataError, match="nothing.json"):
+        train(_config(root, tmp_path / "nothing.json", "rank", "missing"))
+    assert main(["caption", "search", str(tmp_path), "a dog", "--images", str(root)]) == 2
