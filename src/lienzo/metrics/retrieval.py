@@ -23,7 +23,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 
-CHUNK_ELEMENTS = 1 << 24  # scores compared per step: one 16 MB block of booleans at a time
+CHUNK_ELEMENTS = 1 << 22  # scores compared per step: 4 MB of booleans at a time (5000 × 25000: ~60 MB in all)
 
 
 def retrieval_metrics(scores: torch.Tensor, caption_image: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
@@ -58,8 +58,10 @@ def retrieval_ranks(scores: torch.Tensor, caption_image: torch.Tensor) -> tuple[
     for start in range(0, n_images, step):
         block = scores[start:start + step]
         _check_finite(block)
-        image_rank.append(((block >= best_own[start:start + step, None]).sum(dim=1) - own_at_best[start:start + step]).cpu())
-        above_caption += (block >= own_score).sum(dim=0)
+        # int32 sums: a bool → int64 sum makes an 8-byte copy of the block, which the allocator keeps around
+        above_best = (block >= best_own[start:start + step, None]).sum(dim=1, dtype=torch.int32)
+        image_rank.append((above_best - own_at_best[start:start + step]).cpu())
+        above_caption += (block >= own_score).sum(dim=0, dtype=torch.int32)
     return torch.cat(image_rank).numpy(), (above_caption - 1).cpu().numpy()  # - 1: its own image is ≥ itself
 
 
