@@ -210,3 +210,29 @@ def test_bad_inputs_are_one_line_errors(blocks, tmp_path, capsys):
     with pytest.raises(DataError, match="nothing.json"):
         train(_config(root, tmp_path / "nothing.json", "rank", "missing"))
     assert main(["caption", "search", str(tmp_path), "a dog", "--images", str(root)]) == 2
+
+
+def test_finetune_trains_the_image_network_end_to_end(backbone_runs, blocks):
+    """caption.finetune: the backbone reads the images and learns with the captioner; a frozen group keeps its
+    weights, the others move; the run's own copy of the network describes new images."""
+    from lienzo.evaluate import load_run
+
+    showtell, _, _, _ = backbone_runs
+    root, captions = blocks
+    net = root / "runs" / "net"
+    run = train(_config(root, captions, "showtell", "finetuned", "caption.features=null", f"caption.backbone={net}",
+                        "caption.weights=null", "caption.layer=penultimate", "caption.finetune=true",
+                        "finetune.groups=[{pattern: 'features.conv1', freeze: true}, {pattern: 'neck.*', lr: 0.001}]",
+                        "trainer.max_epochs=2"))
+    before = load_run(net).model.state_dict()
+    after = {k.removeprefix("encoder.model."): v for k, v in load_run(run).module.state_dict().items()
+             if k.startswith("encoder.model.")}
+    assert torch.equal(after["features.conv1.weight"], before["features.conv1.weight"])
+    assert not torch.equal(after["features.conv2.weight"], before["features.conv2.weight"])
+    assert not torch.equal(after["neck.fc1.weight"], before["neck.fc1.weight"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["finetune"] is True and metrics["test"]["images"] == 12
+    out = describe(run, [root / "images/test_000.png"])
+    assert out[0]["caption"]
+    with pytest.raises(ConfigError, match="caption.finetune"):
+        _config(root, captions, "showtell", "x", "caption.finetune=true")  # with caption.features set

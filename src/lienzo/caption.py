@@ -10,6 +10,7 @@ works; `search` also takes a features file the caption task cached (`cache/featu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -51,10 +52,13 @@ class CaptionRun:
                 raise RunError(f"{self.loaded.path.parent.parent}: trained on a given features file (caption.features="
                                f"{c.features}), so lienzo has no network to compute features of new images; search "
                                "a features file of the same kind instead (--images FILE.h5)")
-            backbone = self.loaded.info.get("backbone") or c.backbone
-            weights = self.loaded.info.get("weights", c.weights)
-            self._runner = FeatureRunner(load_backbone(backbone, None if weights in (None, "None") else weights),
-                                         self.loaded.info.get("layer") or c.layer, precision="32")
+            if self.module.encoder is not None:  # fine-tuned: the run's own copy of the network
+                net = replace(self.module.encoder.backbone, model=self.module.encoder.model)
+            else:
+                backbone = self.loaded.info.get("backbone") or c.backbone
+                weights = self.loaded.info.get("weights", c.weights)
+                net = load_backbone(backbone, None if weights in (None, "None") else weights)
+            self._runner = FeatureRunner(net, self.loaded.info.get("layer") or c.layer, precision="32")
         return self._runner
 
     def image_features(self, paths: list[Path]) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:

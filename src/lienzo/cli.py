@@ -10,6 +10,7 @@ inside the verbs that need them, so `lienzo --help` answers at once and `lienzo 
 from __future__ import annotations
 
 import argparse
+import os
 import contextlib
 import json
 import logging
@@ -1044,6 +1045,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lienzo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `lienzo models | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return EXIT_OK
 
 
 if __name__ == "__main__":

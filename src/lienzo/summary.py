@@ -58,7 +58,40 @@ def _gan_summary(arch: str, input_shape, num_classes: int | None) -> dict:
             "networks": networks, "parameters": _count(model)}
 
 
-SUMMARIES = {"classifier": _classifier_summary, "gan": _gan_summary}
+class _OneCaption(torch.nn.Module):
+    """A captioning model fed one image's features and one caption of `length` tokens (what _trace calls)."""
+
+    def __init__(self, net: torch.nn.Module, length: int):
+        super().__init__()
+        self.net, self.length = net, length
+
+    def forward(self, feats: torch.Tensor):
+        tokens = torch.full((1, self.length), 4, dtype=torch.long)
+        tokens[0, 0], tokens[0, -1] = 1, 2  # <start> … <end>
+        if hasattr(self.net, "embed_sentences"):
+            return self.net(feats, tokens, torch.tensor([self.length]))
+        return self.net(feats, tokens)
+
+
+def _caption_summary(arch: str, input_shape, num_classes: int | None, length: int = 16) -> dict:
+    """A captioning model at its defaults (vocabulary 2,500) on one image's features (`input_shape`: D, or
+    C,H,W for attention over a grid; default the builder's) and one caption of 16 tokens."""
+    if num_classes is not None:
+        raise ModelError(f"{arch} is a captioning model: it takes no number of classes (leave out --num-classes)")
+    import inspect
+
+    dim = int(input_shape[0]) if input_shape else inspect.signature(get_builder(arch)).parameters["feature_dim"].default
+    model = create_model(arch, feature_dim=dim).eval()
+    grid = tuple(input_shape[1:]) if input_shape and len(input_shape) == 3 else ((7, 7) if arch == "attend" else ())
+    feats = torch.zeros(1, grid[0] * grid[1], dim) if grid else torch.zeros(1, dim)
+    rows, macs = _trace(_OneCaption(model, length), feats)
+    for row in rows:
+        row["layer"] = row["layer"].removeprefix("net.")
+    return {"arch": arch, "kind": "caption", "input": [dim, *grid], "vocabulary": KIND_DEFAULTS["caption"]["vocab_size"],
+            "tokens": length, "layers": rows, "parameters": _count(model), "macs": macs}
+
+
+SUMMARIES = {"classifier": _classifier_summary, "gan": _gan_summary, "caption": _caption_summary}
 
 
 def _count(model: torch.nn.Module) -> int:
@@ -73,6 +106,8 @@ def _trace(model: torch.nn.Module, x: torch.Tensor, prefix: str = "") -> tuple[l
         if next(module.children(), None) is None and name:
             def hook(mod, _inputs, output, name=prefix + name):
                 params = sum(p.numel() for p in mod.parameters(recurse=False))
+                output = output[0] if isinstance(output, tuple) else output  # recurrent layers: (output, state)
+                output = getattr(output, "data", output)  # a PackedSequence: its words × features
                 rows.append({"layer": name, "type": type(mod).__name__, "output": list(output.shape[1:]),
                              "parameters": params})
 
@@ -140,7 +175,13 @@ def _layer_table(info: dict, title: str, macs_label: str) -> str:
     return "\n".join(lines)
 
 
-FORMATS = {"classifier": _format_classifier, "gan": _format_gan}
+def _format_caption(info: dict) -> str:
+    title = (f"{info['arch']}  features {'×'.join(map(str, info['input']))}  vocabulary {info['vocabulary']:,}  "
+             f"one caption of {info['tokens']} tokens")
+    return _layer_table(info, title, "multiply-adds per caption")
+
+
+FORMATS = {"classifier": _format_classifier, "gan": _format_gan, "caption": _format_caption}
 
 
 # The sizes each kind of model is counted at in `lienzo models`: column -> create_model arguments.

@@ -25,6 +25,15 @@ from lienzo.models.captioning import (
 PAD, START, END = 0, 1, 2
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tiny models run hundreds of tiny ops: on one thread they never wait for a busy second core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _captions(rows: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """[START, words…, END, PAD…] rows of `width` tokens and their lengths (START and END counted)."""
     tokens = torch.zeros(len(rows), width, dtype=torch.long)
@@ -32,6 +41,11 @@ def _captions(rows: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Te
         sequence = [START, *words, END]
         tokens[i, :len(sequence)] = torch.tensor(sequence)
     return tokens, torch.tensor([len(words) + 2 for words in rows])
+
+
+def _logits(out):
+    """The logits of a generator's output (Attend also returns its attention)."""
+    return out[0] if isinstance(out, tuple) else out
 
 
 # ---- the registry and shapes -------------------------------------------------------------------------
@@ -88,9 +102,19 @@ def test_brnn_is_the_mean_of_both_directions_over_the_words():
     torch.manual_seed(0)
     rank = create_model("rank", feature_dim=4, vocab_size=20, word_dim=6, joint_dim=8, score="dot").eval()
     tokens, lengths = _captions([[4, 5, 6]], 5)
-    outputs = rank.rnn(rank.word_embedding(tokens))[0]  # no padding: the plain bidirectional run
+    words = rank.word_embedding(tokens)
+    forward = rank.rnn(words)[0]  # no padding: the plain runs, one over the words, one over them reversed
+    backward = rank.rnn_backward(words.flip(1))[0].flip(1)
+    outputs = torch.cat([forward, backward], -1)
     assert outputs.shape == (1, 5, 8)
     assert torch.allclose(rank.embed_sentences(tokens, lengths), outputs.mean(1), atol=1e-6)
+    # The same as torch's bidirectional GRU with these weights.
+    bi = torch.nn.GRU(6, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name, value in rank.rnn.named_parameters():
+            getattr(bi, name).copy_(value)
+            getattr(bi, name + "_reverse").copy_(getattr(rank.rnn_backward, name))
+    assert torch.allclose(rank.embed_sentences(tokens, lengths), bi(words)[0].mean(1), atol=1e-6)
 
 
 # ---- ranking losses by hand ------------------------------------------------------------------------
@@ -252,8 +276,7 @@ def test_networks_search_batched_as_one_at_a_time(name):
         caption = [w for w in words[i].tolist() if w != PAD]
         sequence = [START, *caption] + ([END] if len(caption) < 6 else [])
         tokens = torch.tensor([sequence + [PAD]])  # forward predicts tokens[:, 1:]: the last input is unused
-        out = net(feats[i:i + 1], tokens)
-        log_probs = (out[0] if isinstance(out, tuple) else out).log_softmax(-1)[0]
+        log_probs = _logits(net(feats[i:i + 1], tokens)).log_softmax(-1)[0]
         expected = sum(log_probs[t, token].item() for t, token in enumerate(sequence[1:]))
         assert scores[i].item() == pytest.approx(expected, abs=1e-4)
 
@@ -274,14 +297,13 @@ def test_scheduled_sampling(name):
     net = create_model(name, feature_dim=8, vocab_size=15, word_dim=8, hidden=16).eval()
     feats = torch.randn(3, 4, 8) if name == "attend" else torch.randn(3, 8)
     tokens, _ = _captions([[4, 5, 6, 7], [8, 9], [10]], 6)
-    first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731
-    teacher = first(net(feats, tokens))
+    teacher = _logits(net(feats, tokens))
     if name == "showtell":  # sample_prob 0 on the word-by-word path: teacher forcing again
         assert torch.allclose(net._scheduled(feats, tokens, 0.0), teacher, atol=1e-5)
     else:
-        assert torch.allclose(first(net(feats, tokens, sample_prob=1e-9)), teacher, atol=1e-5)
+        assert torch.allclose(_logits(net(feats, tokens, sample_prob=1e-9)), teacher, atol=1e-5)
     # sample_prob 1: every input after START is the model's own greedy word, as greedy decoding feeds it.
-    sampled = first(net(feats, tokens, sample_prob=1.0))
+    sampled = _logits(net(feats, tokens, sample_prob=1.0))
     state, words = net.init_state(feats), torch.full((3,), START)
     for t in range(tokens.shape[1] - 1):
         log_probs, state = net.step(words, state)
@@ -324,24 +346,16 @@ def test_word_vector_file_mistakes(tmp_path):
 
 # ---- a few training steps on a toy problem -------------------------------------------------------------
 
-def _toy_problem():
-    """Two "images" and their captions: image 0 is "4 5", image 1 is "6 7 8"."""
-    torch.manual_seed(0)
-    tokens, lengths = _captions([[4, 5], [6, 7, 8]], 6)
-    return tokens, lengths
-
-
 @pytest.mark.parametrize("name", ["showtell", "attend"])
 def test_generators_learn_to_caption_two_images(name):
-    tokens, lengths = _toy_problem()
+    torch.manual_seed(0)
+    tokens, _ = _captions([[4, 5], [6, 7, 8]], 6)  # two "images": 0 is "4 5", 1 is "6 7 8"
     net = create_model(name, feature_dim=8, vocab_size=10, word_dim=16, hidden=32, dropout=0.0)
     feats = torch.randn(2, 3, 8) if name == "attend" else torch.randn(2, 8)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     losses = []
     for _ in range(60):
-        out = net(feats, tokens)
-        logits = out[0] if isinstance(out, tuple) else out
-        loss = F.cross_entropy(logits.reshape(-1, 10), tokens[:, 1:].reshape(-1), ignore_index=PAD)
+        loss = F.cross_entropy(_logits(net(feats, tokens)).reshape(-1, 10), tokens[:, 1:].reshape(-1), ignore_index=PAD)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

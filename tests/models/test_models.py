@@ -120,7 +120,7 @@ def test_one_registry_per_kind(scratch_registry):
         """A toy generator."""
         return torch.nn.Linear(latent_dim, channels)
 
-    assert kinds() == sorted({"classifier", "gan", "generator"})
+    assert kinds() == sorted({"caption", "classifier", "gan", "generator"})
     assert list_models(kind="generator") == ["toy_generator"]
     assert "toy_generator" not in list_models(kind="classifier") and "toy_generator" in list_models("toy*")
     assert model_kind("toy_generator") == "generator" and model_kind("resnet18") == "classifier"

@@ -1,4 +1,4 @@
-"""Models registered by name, one registry per kind (classifiers, GANs). Importing this package registers
+"""Models registered by name, one registry per kind (classifiers, GANs, captioning models). Importing this package registers
 every family; building from configs, runs and pretrained weights is in models.build and models.pretrained."""
 
 from . import airnet, alexnet, basenet, captioning, fastnet, gan, resnet, vgg  # noqa: F401  (registration)

@@ -23,9 +23,8 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DistributedSampler
 
-from ..config import DataConfig, OptimConfig
+from ..config import DataConfig, FinetuneConfig, OptimConfig, validate_finetune
 from ..errors import ConfigError, DataError, RunError
 from ..models.registry import create_model, get_builder, list_models, model_kind
 from ..optimizers import build_optimizer, build_scheduler
@@ -84,6 +83,8 @@ class CaptionConfig:
     attention_weight: float = 1.0  # attend: λ of the doubly stochastic attention penalty
     dropout: float | None = None  # None = the model's default
     scheduled_sampling: float = 0.0  # generators: largest chance of feeding the model its own word, reached linearly
+    finetune: bool = False  # train the image network too, end to end on the images (its layers' rates, frozen and
+    # re-initialised layers: the `finetune` section, as in transfer; the rest at optim.lr); False = cached features
     grad_clip: float | None = 2.0  # gradient norm clipping
     beam: int = 3  # beam width of generated captions (1 = greedy)
     length_penalty: float = 0.0  # GNMT length normalisation α of beam scores (0 = sum of log-probabilities)
@@ -119,6 +120,13 @@ def validate(cfg) -> None:
         raise ConfigError(f"caption.word_vectors: {c.word_vectors} does not exist (a GloVe or word2vec text file)")
     if c.features and not Path(c.features).is_file():
         raise ConfigError(f"caption.features: {c.features} does not exist (leave it unset to compute the features)")
+    if c.finetune and c.features:
+        raise ConfigError("caption.finetune trains the image network on the images; caption.features (a fixed features "
+                          "file) cannot be fine-tuned: unset one of them")
+    if cfg.finetune.groups and not c.finetune:
+        raise ConfigError("finetune.groups: set caption.finetune=true to fine-tune the image network (without it the "
+                          "features are cached and fixed)")
+    validate_finetune(cfg.finetune)
     if d.augment != "none":
         raise ConfigError("data.augment: the caption task trains on cached features of the images as they are (none)")
 
@@ -128,10 +136,16 @@ def validate(cfg) -> None:
 class CaptionModule(L.LightningModule):
     """One captioning network (`self.model`: rank, showtell or attend) on cached image features."""
 
-    def __init__(self, model: torch.nn.Module, config: dict, info: dict):
+    def __init__(self, model: torch.nn.Module, config: dict, info: dict, backbone=None):
         super().__init__()
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=["model", "backbone"])
         self.model = model
+        self.encoder = None  # the image network when it is fine-tuned (caption.finetune): images in, features out
+        if backbone is not None:
+            from ..transfer.layers import FeatureExtractor
+
+            self.encoder = FeatureExtractor(backbone, config["caption"]["layer"])
+            self.preprocess = backbone.preprocess
         c = config["caption"]
         self.kind = c["model"]
         self.margin = c["margin"] if c["margin"] is not None else MARGINS[c["loss"]]
@@ -145,6 +159,17 @@ class CaptionModule(L.LightningModule):
         self._val: list = []
 
     # -- features --------------------------------------------------------------------------------
+    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
+        """What the loaders hand out (cached features, or uint8 images when the image network is fine-tuned)
+        → the captioning model's input."""
+        if self.encoder is None:
+            return self.prepare(inputs)
+        feats = self.encoder(self.preprocess(inputs.to(self.device), resized=True))
+        shape = self.hparams.info["feature_shape"]
+        if len(shape) == 3:
+            feats = feats.view(len(feats), shape[0], -1).transpose(1, 2)
+        return self.prepare(feats)
+
     def prepare(self, feats: torch.Tensor) -> torch.Tensor:
         """Cached features (N×D, or N×(H·W)×C grids) as the model takes them: for rank and showtell a grid is
         averaged to caption.grid_pool² cells and flattened; attention takes it whole."""
@@ -158,7 +183,7 @@ class CaptionModule(L.LightningModule):
     # -- training ---------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         feats, tokens, lengths, image = batch
-        feats = self.prepare(feats)
+        feats = self.encode(feats)
         loss = self.loss(feats, tokens, lengths, image)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(tokens))
         return loss
@@ -195,7 +220,7 @@ class CaptionModule(L.LightningModule):
     # -- validation --------------------------------------------------------------------------------
     def validation_step(self, batch, batch_idx):
         feats, positions, tokens, lengths, owner = batch
-        feats = self.prepare(feats)
+        feats = self.encode(feats)
         if self.kind == "rank":
             self._val.append(("rank", self.model.embed_images(feats).float(),
                               self.model.embed_sentences(tokens, lengths).float(), positions[owner]))
@@ -249,7 +274,15 @@ class CaptionModule(L.LightningModule):
     # -- optimisation --------------------------------------------------------------------------------
     def configure_optimizers(self):
         optim_cfg = OptimConfig(**self.hparams.config["optim"])
-        optimizer = build_optimizer(self.model.parameters(), optim_cfg)
+        params = [{"params": list(self.model.parameters()), "lr": optim_cfg.lr, "name": "caption"}]
+        if self.encoder is not None:
+            from ..transfer.finetune import assign, param_groups, parse_groups
+
+            groups = parse_groups((self.hparams.config.get("finetune") or {}).get("groups"))
+            net = self.encoder.model
+            params += [{**g, "name": f"image {g['name']}"} for g in
+                       param_groups(net, groups, assign(net, groups), optim_cfg.lr, optim_cfg.weight_decay)]
+        optimizer = build_optimizer(params, optim_cfg)
         scheduler, interval = build_scheduler(optimizer, optim_cfg, self.trainer.estimated_stepping_batches)
         if scheduler is None:
             return optimizer
@@ -261,17 +294,6 @@ class CaptionModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         restore_rng(checkpoint.get("rng_states"))
-
-
-class _WholeSplit(DistributedSampler):
-    """Every index in order on every process: validation scores the whole split on each rank (retrieval
-    ranks every caption against every image), and Lightning keeps a DistributedSampler as it is."""
-
-    def __init__(self, dataset):
-        super().__init__(dataset, num_replicas=1, rank=0, shuffle=False)
-
-    def __iter__(self):
-        return iter(range(len(self.dataset)))
 
 
 # -- building ------------------------------------------------------------------------------------------
@@ -309,7 +331,8 @@ class Caption(Task):
 
     name = "caption"
     main_metric = ("test", "rsum", "max")
-    config_sections = {"data": CaptionDataConfig, "optim": CaptionOptimConfig, "caption": CaptionConfig}
+    config_sections = {"data": CaptionDataConfig, "optim": CaptionOptimConfig, "caption": CaptionConfig,
+                       "finetune": FinetuneConfig}
 
     def headline(self, cfg) -> tuple[str, str, str]:
         return self.main_metric if cfg.caption.model == "rank" else ("test", "cider", "max")
@@ -331,7 +354,16 @@ class Caption(Task):
         net = build_network(cfg, info)
         if load_weights and cfg.caption.word_vectors:
             init_word_vectors(net, cfg.caption.word_vectors, info["vocab"]["words"])
-        return CaptionModule(net, cfg.to_dict(), info)
+        backbone = None
+        if cfg.caption.finetune:
+            from ..transfer.backbones import load_backbone
+            from ..transfer.finetune import parse_groups, prepare
+
+            c = cfg.caption
+            backbone = load_backbone(c.backbone, c.weights)
+            if load_weights and cfg.finetune.groups:
+                prepare(backbone.model, parse_groups(cfg.finetune.groups), cfg.run.seed)
+        return CaptionModule(net, cfg.to_dict(), info, backbone)
 
     def has_validation(self, data) -> bool:
         return "val" in data.splits
@@ -347,13 +379,20 @@ class Caption(Task):
     def precision_macs(self, module, info: dict) -> float | None:
         # Work per caption: every weight multiplies once per word (a lower bound that is right in size).
         params = sum(p.numel() for p in module.model.parameters())
-        return float(params) * int(module.hparams.config["caption"]["max_length"])
+        macs = float(params) * int(module.hparams.config["caption"]["max_length"])
+        if module.encoder is not None:
+            from ..summary import macs_for_precision
+
+            p = module.preprocess
+            macs += macs_for_precision(module.encoder.model, (p.channels, *p.output_size))
+        return macs
 
     def trainer_kwargs(self, cfg) -> dict:
         return {"gradient_clip_val": cfg.caption.grad_clip} if cfg.caption.grad_clip else {}
 
     def describe(self, cfg, module, info: dict) -> dict:
-        return {"arch": cfg.caption.model, "parameters": sum(p.numel() for p in module.model.parameters()),
+        return {"arch": cfg.caption.model, "parameters": sum(p.numel() for p in module.parameters()),
+                "finetune": cfg.caption.finetune,
                 "backbone": info.get("backbone"), "layer": info.get("layer"), "feature_shape": info["feature_shape"],
                 "vocabulary": len(info["vocab"]["words"])}
 

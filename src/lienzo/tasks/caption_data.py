@@ -28,7 +28,7 @@ import h5py
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from ..data.captions import CaptionDataset, Vocabulary, coverage, encode_captions, read_captions
@@ -146,6 +146,43 @@ def read_image_features(path: str | Path) -> ImageFeatures:
     return ImageFeatures(feats, {name: i for i, name in enumerate(files)}, shape, backbone, layer, path, weights)
 
 
+class ImageFiles:
+    """The images themselves, for end-to-end fine-tuning (`caption.finetune`): indexed by rows like cached
+    features (`files[rows]` → uint8 N×C×H×W at the backbone's input size), decoded when asked for (in
+    DataLoader workers when data.num_workers > 0)."""
+
+    def __init__(self, files: list[str], root: Path, backbone: str, layer: str, weights: str | None):
+        from ..transfer.backbones import load_backbone
+        from ..transfer.features import FeatureRunner, _FileImages
+
+        net = load_backbone(backbone, weights)
+        runner = FeatureRunner(net, layer, precision="32", accelerator="cpu", channels_last=False, fold_norms=False)
+        self.images = _FileImages([root / f for f in files], [0] * len(files), net.preprocess)
+        self.rows = {name: i for i, name in enumerate(files)}
+        self.files = files
+        first = self.take(torch.tensor([0]))
+        runner(first, resized=True)  # one image through the network: the layer's output shape
+        self.shape = tuple(int(v) for v in runner.extractor.output_shape)
+        self.backbone, self.layer, self.weights = backbone, layer, weights
+        self.path = root
+
+    @property
+    def is_grid(self) -> bool:
+        return len(self.shape) == 3
+
+    def take(self, rows: torch.Tensor) -> torch.Tensor:
+        out = []
+        for row in rows.tolist():
+            image, _, error = self.images[row]
+            if error is not None:
+                raise DataError(error)
+            out.append(image)
+        return torch.stack(out)
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.take(torch.as_tensor(rows).reshape(-1))
+
+
 # -- captions ------------------------------------------------------------------------------------------
 
 @dataclass
@@ -193,8 +230,8 @@ def build_split(dataset: CaptionDataset, split: str, vocab: Vocabulary, rows: di
 class _Pairs(Dataset):
     """(image features, caption) pairs of the training split, handed out a batch at a time."""
 
-    def __init__(self, features: torch.Tensor, split: CaptionSplit):
-        self.features, self.split = features, split
+    def __init__(self, features, split: CaptionSplit):
+        self.features, self.split = features, split  # cached features (a tensor) or ImageFiles: indexed by rows
 
     def __len__(self) -> int:
         return len(self.split.tokens)
@@ -213,7 +250,7 @@ class _Pairs(Dataset):
 class _Images(Dataset):
     """A split's images with all their captions: what validation scores."""
 
-    def __init__(self, features: torch.Tensor, split: CaptionSplit, count: int | None = None):
+    def __init__(self, features, split: CaptionSplit, count: int | None = None):
         self.features, self.split = features, split
         self.count = min(count or len(split), len(split))
 
@@ -230,6 +267,17 @@ class _Images(Dataset):
         return self.features[self.split.image_rows[positions]], positions, tokens, lengths, owner
 
 
+class _WholeSplit(DistributedSampler):
+    """Every index in order on every process: validation scores the whole split on each rank (retrieval
+    ranks every caption against every image), and Lightning keeps a DistributedSampler as it is."""
+
+    def __init__(self, dataset):
+        super().__init__(dataset, num_replicas=1, rank=0, shuffle=False)
+
+    def __iter__(self):
+        return iter(range(len(self.dataset)))
+
+
 class CaptionData(L.LightningDataModule):
     """Reads the caption file, builds (or, for a saved run, takes) the vocabulary, and holds every image's
     features in memory; computes and caches the features first when they are not cached yet."""
@@ -240,7 +288,7 @@ class CaptionData(L.LightningDataModule):
         self.info = info
         self.vocab: Vocabulary | None = Vocabulary.from_dict(info["vocab"]) if info and "vocab" in info else None
         self.splits: dict[str, CaptionSplit] = {}
-        self.features: ImageFeatures | None = None
+        self.features: ImageFeatures | ImageFiles | None = None  # what the model reads, by rows
         self.dataset: CaptionDataset | None = None
         self.start_epoch = 0
 
@@ -254,7 +302,16 @@ class CaptionData(L.LightningDataModule):
                               "COCO captions_*.json, or a CSV/JSONL of image,caption)")
         self.dataset = read_captions(d.captions, d.format, split_file=d.split_file, restval=d.restval,
                                      val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=self.cfg.run.seed)
-        self.features = read_image_features(self.features_file())
+        if c.finetune:  # the network trains too: it reads the images
+            root = Path(d.root) if d.root else Path(d.captions).parent
+            files = sorted({image.file for image in self.dataset.images})
+            missing = [f for f in files if not (root / f).is_file()]
+            if missing:
+                raise DataError(f"{root / missing[0]}: image not found ({len(missing)} of the {len(files)} images "
+                                "the caption file names are missing; data.root is the folder they are in)")
+            self.features = ImageFiles(files, root, c.backbone, c.layer, c.weights)
+        else:
+            self.features = read_image_features(self.features_file())
         if self.vocab is None:
             train_tokens = [t for image in self.dataset.split("train") for t in image.tokens]
             if not train_tokens:
@@ -297,12 +354,23 @@ class CaptionData(L.LightningDataModule):
         }
 
     # -- loaders ---------------------------------------------------------------------------------------
+    @property
+    def inputs(self):
+        """What the loaders index by rows: the features tensor, or the image files."""
+        return self.features if isinstance(self.features, ImageFiles) else self.features.features
+
     def train_dataloader(self) -> DataLoader:
-        dataset = _Pairs(self.features.features, self.splits["train"])
+        dataset = _Pairs(self.inputs, self.splits["train"])
         sampler = EpochSeededSampler(dataset, seed=self.cfg.run.seed, start_epoch=self.start_epoch,
                                      **shard_of(self.trainer))
         return DataLoader(dataset, batch_size=self.cfg.data.batch_size, sampler=sampler, collate_fn=keep_batch,
-                          drop_last=len(dataset) > self.cfg.data.batch_size)
+                          drop_last=len(dataset) > self.cfg.data.batch_size, num_workers=self.workers,
+                          persistent_workers=self.workers > 0)
+
+    @property
+    def workers(self) -> int:
+        """DataLoader workers: only images need decoding (cached features are already in memory)."""
+        return self.cfg.data.num_workers if isinstance(self.features, ImageFiles) else 0
 
     def val_dataloader(self):
         if "val" not in self.splits:
@@ -310,5 +378,6 @@ class CaptionData(L.LightningDataModule):
         return self.images_loader("val", self.cfg.caption.val_images)
 
     def images_loader(self, split: str, count: int | None = None) -> DataLoader:
-        dataset = _Images(self.features.features, self.splits[split], count)
-        return DataLoader(dataset, batch_size=max(self.cfg.data.batch_size, 100), collate_fn=keep_batch)
+        dataset = _Images(self.inputs, self.splits[split], count)
+        return DataLoader(dataset, batch_size=max(self.cfg.data.batch_size, 100), sampler=_WholeSplit(dataset),
+                          collate_fn=keep_batch, num_workers=self.workers)

@@ -29,7 +29,7 @@ def embed_split(module, data, split: str):
     images, sentences, owners = [], [], []
     module.eval()
     for feats, positions, tokens, lengths, owner in data.images_loader(split):
-        feats = module.prepare(feats)
+        feats = module.encode(feats)
         images.append(module.model.embed_images(feats).float())
         sentences.append(module.model.embed_sentences(tokens, lengths).float())
         owners.append(positions[owner])
@@ -42,7 +42,7 @@ def generate_split(module, data, split: str, beam: int | None = None) -> list[li
     module.eval()
     words: list[list[str]] = []
     for feats, *_ in data.images_loader(split):
-        words += module.generate(module.prepare(feats), beam=beam)
+        words += module.generate(module.encode(feats), beam=beam)
     return words
 
 
