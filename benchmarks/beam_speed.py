@@ -14,6 +14,7 @@ the full --length steps: the worst case, and the same work for every image. Each
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import time
 
@@ -49,6 +50,8 @@ def main() -> None:
     p.add_argument("--length", type=int, default=16, help="most tokens per caption")
     p.add_argument("--vocab", type=int, default=2500)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--precision", nargs="+", choices=("32", "bf16"), default=["32", "bf16"],
+                   help="autocast precisions to time (default: both)")
     a = p.parse_args()
     random.seed(0)
     torch.manual_seed(0)
@@ -59,19 +62,31 @@ def main() -> None:
         looped = per_image(decoder, feats, a.beam, a.length)
         if not torch.equal(batched[0], looped[0]) or not torch.allclose(batched[1], looped[1], rtol=1e-4, atol=1e-4):
             raise SystemExit("beam_search batched and per image disagree")
-        seconds = {
-            "beam batched": best_time(lambda: beam_search(decoder, feats, beam_size=a.beam, max_length=a.length),
-                                      a.repeats),
-            "beam per image": best_time(lambda: per_image(decoder, feats, a.beam, a.length), a.repeats),
-            "greedy batched": best_time(lambda: greedy(decoder, feats, max_length=a.length), a.repeats),
-        }
+        seconds = {}
+        for precision in a.precision:
+            context = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+
+            def timed(fn):
+                def run():
+                    with context():
+                        fn()
+                return best_time(run, a.repeats)
+
+            seconds[f"beam batched {precision}"] = timed(lambda: beam_search(decoder, feats, beam_size=a.beam,
+                                                                            max_length=a.length))
+            seconds[f"beam per image {precision}"] = timed(lambda: per_image(decoder, feats, a.beam, a.length))
+            seconds[f"greedy batched {precision}"] = timed(lambda: greedy(decoder, feats, max_length=a.length))
     words = (batched[0] != PAD).sum(1).float().mean()
     print(f"showtell, {a.images} images, beam {a.beam}, ≤{a.length} tokens (mean {words:.1f} words), vocabulary "
-          f"{a.vocab}, {torch.get_num_threads()} threads; batched and per-image captions are equal")
+          f"{a.vocab}, {torch.get_num_threads()} threads; batched and per-image captions are equal (fp32)")
     for name, value in seconds.items():
         print(f"{name}: {a.images / value:.0f} captions/s ({value * 1000:.0f} ms)")
-    print(f"speed-up of batched beam search over the per-image loop: "
-          f"{seconds['beam per image'] / seconds['beam batched']:.1f}x")
+    for precision in a.precision:
+        print(f"speed-up of batched beam search over the per-image loop, both {precision}: "
+              f"{seconds[f'beam per image {precision}'] / seconds[f'beam batched {precision}']:.1f}x")
+    best_loop = min(v for k, v in seconds.items() if k.startswith("beam per image"))
+    best_batched = min(v for k, v in seconds.items() if k.startswith("beam batched"))
+    print(f"speed-up, each at its faster precision: {best_loop / best_batched:.1f}x")
 
 
 if __name__ == "__main__":

@@ -236,3 +236,28 @@ def test_finetune_trains_the_image_network_end_to_end(backbone_runs, blocks):
     assert out[0]["caption"]
     with pytest.raises(ConfigError, match="caption.finetune"):
         _config(root, captions, "showtell", "x", "caption.finetune=true")  # with caption.features set
+
+
+def test_resume_is_the_uninterrupted_run(blocks):
+    """Two epochs, then --resume to four, ends where four epochs straight end (same batches, same weights)."""
+    from lienzo.evaluate import load_run
+
+    root, captions = blocks
+    straight = train(_config(root, captions, "rank", "straight", "caption.encoder=gru", "trainer.max_epochs=4"))
+    cut = train(_config(root, captions, "rank", "cut", "caption.encoder=gru", "trainer.max_epochs=2"))
+    resumed = train(resume=cut, overrides=["trainer.max_epochs=4"])
+    assert resumed == cut
+    a, b = load_run(straight, "last").module.state_dict(), load_run(resumed, "last").module.state_dict()
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    with open(resumed / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+
+
+def test_evaluate_a_caption_run_on_its_val_split(rank_run, capsys):
+    assert main(["evaluate", str(rank_run), "--split", "val", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = printed["results"]
+    assert printed["split"] == "val" and result["images"] == 12 and result["captions"] == 60
+    assert 0 <= result["i2t_r1"] <= 100 and result["rsum"] == pytest.approx(sum(
+        result[f"{d}_r{k}"] for d in ("i2t", "t2i") for k in (1, 5, 10)))
+    assert (rank_run / "evaluations").is_dir()

@@ -39,9 +39,10 @@ class CaptionStudySettings:
     test: int = 1000
     scorer_epochs: int = 8  # AirNet epochs of the image network
     rank_epochs: int = 15
-    showtell_epochs: int = 15
+    showtell_epochs: int = 30
     word_dim: int = 128
-    hidden: int = 256  # the LSTM's size and the joint space's
+    joint_dim: int = 256  # rank: the joint space
+    hidden: int = 512  # showtell: the LSTM
     grid_pool: int = 3  # the 7×7 grid averaged to 3×3 cells: where the items are survives
     seed: int = 0
 
@@ -100,7 +101,7 @@ def caption_values(settings: CaptionStudySettings, json_path: Path, scorer: Path
     """The config of one caption run of the study."""
     caption = {"model": model, "backbone": str(scorer), "weights": None, "layer": "features",
                "cache": str(work / "cache"), "grid_pool": settings.grid_pool, "min_count": 5, "max_length": 16,
-               "word_dim": settings.word_dim, "hidden": settings.hidden, "joint_dim": settings.hidden, "beam": 3}
+               "word_dim": settings.word_dim, "hidden": settings.hidden, "joint_dim": settings.joint_dim, "beam": 3}
     if model == "rank":
         caption.update(encoder="brnn", loss="sum")
     return {"task": "caption",

@@ -430,11 +430,11 @@ def _add_study(verbs) -> None:
                                            "template captions each), an AirNet image network trained on them, "
                                            "retrieval (rank) and generation (showtell) on its features, and a table "
                                            "against random ranking, greedy decoding and the nearest training "
-                                           "image's caption (~20 minutes on a 2-core CPU).")
+                                           "image's caption (~11 minutes on a 2-core CPU).")
     c.add_argument("--out", default="runs/study_captions",
                    help="study folder, a new name if taken (default: runs/study_captions)")
     c.add_argument("--train", type=positive_int, help="training scenes (default: 6000)")
-    c.add_argument("--epochs", type=positive_int, help="epochs of each caption model (default: 15)")
+    c.add_argument("--epochs", type=positive_int, help="epochs of each caption model (default: rank 15, showtell 30)")
     c.add_argument("--data-root", help="Fashion-MNIST folder (default: Debian's)")
     c.add_argument("--seed", type=int, default=0, help="default: 0")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
