@@ -261,3 +261,107 @@ def test_evaluate_a_caption_run_on_its_val_split(rank_run, capsys):
     assert 0 <= result["i2t_r1"] <= 100 and result["rsum"] == pytest.approx(sum(
         result[f"{d}_r{k}"] for d in ("i2t", "t2i") for k in (1, 5, 10)))
     assert (rank_run / "evaluations").is_dir()
+
+
+def test_missing_images_are_left_out_or_strict(blocks, tmp_path, caplog):
+    """Images the caption file names but the folder lacks: left out with one warning (counted), or with
+    data.strict an error naming one."""
+    import shutil
+
+    root, captions = blocks
+    data = tmp_path / "data"
+    shutil.copytree(root / "images", data / "images")
+    shutil.copy(captions, data / "dataset_blocks.json")
+    (data / "images" / "test_003.png").unlink()
+    (data / "images" / "train_010.png").unlink()
+    extra = [f"data.captions={data / 'dataset_blocks.json'}", "trainer.max_epochs=1", f"run.dir={tmp_path / 'runs'}"]
+    with caplog.at_level("WARNING", logger="lienzo"):
+        run = train(_config(root, captions, "rank", "gaps", "caption.encoder=gru", *extra))
+    assert any("2 of the 72 images" in r.message and "not found" in r.message for r in caplog.records)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["images"] == 11 and metrics["dataset"]["images"]["train"] == 47
+    with pytest.raises(DataError, match="data.strict is true"):
+        train(_config(root, captions, "rank", "strict", *extra, "data.strict=true"))
+
+
+def test_saved_runs_refuse_features_of_another_network(rank_run, blocks, tmp_path, capsys):
+    root, _ = blocks
+    other = tmp_path / "other.h5"
+    with h5py.File(root / "onehot.h5", "r") as src, h5py.File(other, "w") as f:
+        f.create_dataset("features", data=src["features"][:])
+        f.create_dataset("files", data=src["files"][:])
+        f.attrs.update(shape=[16], backbone="resnet50", layer="avgpool", weights="None", complete=True)
+    assert main(["evaluate", str(rank_run), f"caption.features={other}"]) == 2
+    assert "resnet50 avgpool" in capsys.readouterr().err
+    with pytest.raises(DataError, match="the run was trained on hand onehot"):
+        search(rank_run, "a red block", other)
+    assert main(["evaluate", str(rank_run), "caption.model=showtell"]) == 2
+    assert "cannot change 'caption.model'" in capsys.readouterr().err
+    with pytest.raises(DataError, match="no word of 'zebra giraffe' is in the run's vocabulary"):
+        search(rank_run, "zebra giraffe", root / "onehot.h5")
+
+
+def test_caption_verbs_need_a_caption_run(backbone_runs, blocks, capsys):
+    root, _ = blocks
+    assert main(["caption", "describe", str(root / "runs" / "net"), str(root / "images/test_000.png")]) == 2
+    err = capsys.readouterr().err
+    assert "needs a caption run, this is a classify run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_caption_reports_render_in_chromium(rank_run, showtell_run, tmp_path):
+    from .helpers import assert_page_renders
+
+    page = (rank_run / "report.html").read_text()
+    assert "Image annotation: the test images" in page and "Image search: the top images for test sentences" in page
+    assert page.count("plots/examples/") >= 8
+    assert all((rank_run / "plots" / "examples").glob("*.png"))
+    assert_page_renders(rank_run / "report.html", tmp_path)
+    assert_page_renders(showtell_run / "report.html", tmp_path)
+
+
+def test_finetune_under_ddp_on_two_cpu_processes(backbone_runs, blocks, tmp_path):
+    """The image network stops at caption.layer, so DDP must look for unused parameters (the layers after it)."""
+    import os
+    import subprocess
+    import sys
+
+    root, captions = blocks
+    args = ["task=caption", f"data.captions={captions}", "data.root=null", "data.batch_size=16", "caption.model=showtell",
+            f"caption.backbone={root / 'runs' / 'net'}", "caption.weights=null", "caption.layer=penultimate",
+            "caption.finetune=true", "caption.min_count=1", "caption.word_dim=16", "caption.hidden=16",
+            "trainer.max_epochs=1", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
+            "trainer.precision=32", "trainer.progress=false", f"run.dir={tmp_path}", "run.name=ddp"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-m", "lienzo", "train", str(CONFIGS / "flickr8k_showtell.yaml"), *args],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["finetune"] is True and metrics["test"]["images"] == 12
+    with open(tmp_path / "ddp" / "history.csv") as f:
+        assert float(next(csv.DictReader(f))["val_cider"]) >= 0.0
+
+
+def test_captions_study_end_to_end(fashion_root, tmp_path):
+    """The study at a toy size: scenes, image network, rank and showtell, baselines and the table."""
+    from lienzo.caption_study import CaptionStudySettings, captions_study
+    from lienzo.metrics.retrieval import random_baseline
+
+    settings = CaptionStudySettings(train=48, val=12, test=12, scorer_epochs=1, rank_epochs=1, showtell_epochs=1,
+                                    word_dim=16, joint_dim=16, hidden=16)
+    study = captions_study(tmp_path / "study", settings, fashion_root=str(fashion_root), progress=False)
+    folder = Path(study["dir"])
+    assert {p.name for p in folder.iterdir()} >= {"scenes", "image_net", "rank", "showtell", "cache", "study.json",
+                                                 "study.md", "study.html"}
+    rank, chance = study["retrieval"]
+    assert chance["i2t_r1"] == pytest.approx(random_baseline(12, 5)["i2t_r1"])
+    assert all(0 <= rank[k] <= 100 for k in ("i2t_r1", "i2t_r10", "t2i_r1", "t2i_r10"))
+    names = [row["name"] for row in study["generation"]]
+    assert names[0].startswith("Show and Tell, beam 3") and "nearest" in names[2]
+    assert all(row["cider"] >= 0 and 0 <= row["bleu4"] <= 1 for row in study["generation"])
+    assert set(study["checks"]) == {"retrieval_far_above_random", "generation_beats_nearest_neighbour_cider"}
+    assert "| rank (bidirectional net, sum of hinges) |" in (folder / "study.md").read_text()
+    page = (folder / "study.html").read_text()
+    assert "showtell/plots/examples/images_test_00000.png" in page  # the page shows the run's own thumbnails
+    assert (folder / "showtell" / "plots" / "examples" / "images_test_00000.png").is_file()

@@ -295,6 +295,9 @@ THREADED = {  # verb -> (module, function the CLI calls, what that function retu
     ("tsne", "f.h5"): ("lienzo.transfer.tsne", "tsne", "t.png", ()),
     ("curate", "score", RUN, "folder", "--out", "s.csv"): ("lienzo.curate", "score", {}, ("run config",)),
     ("bench", "train", "basenet"): ("lienzo.bench", "bench_train", {}, ("key=value",)),
+    ("caption", "describe", RUN, "a.png"): ("lienzo.caption", "describe", [], ("run config",)),
+    ("caption", "search", RUN, "a dog", "--images", "x"): ("lienzo.caption", "search", [], ("run config",)),
+    ("caption", "annotate", RUN, "a.png", "--sentences", "s.txt"): ("lienzo.caption", "annotate", [], ("run config",)),
 }
 
 

@@ -72,17 +72,18 @@ class CaptionRun:
         return (torch.cat(chunks) if chunks else None), kept, errors
 
     def _as_model_input(self, feats: torch.Tensor) -> torch.Tensor:
-        shape = self.loaded.info["feature_shape"]
-        if len(shape) == 3:
-            c, h, w = shape
-            feats = feats.view(len(feats), c, h * w).transpose(1, 2)
         return self.module.prepare(feats)
 
     def sentence_embeddings(self, sentences: list[str]) -> torch.Tensor:
         from .data.captions import encode_captions
 
-        tokens, lengths, _ = encode_captions(self.module.vocab, [tokenize(s) for s in sentences],
-                                             self.cfg.caption.max_length)
+        vocab = self.module.vocab
+        words = [tokenize(s) for s in sentences]
+        unknown = [s for s, w in zip(sentences, words) if not any(vocab.index(t) != vocab.unk_id for t in w)]
+        if len(unknown) == len(sentences):
+            raise DataError(f"no word of {unknown[0]!r} is in the run's vocabulary ({len(vocab)} words, e.g. "
+                            f"{', '.join(vocab.words[4:9])})")
+        tokens, lengths, _ = encode_captions(vocab, words, self.cfg.caption.max_length)
         with torch.no_grad():
             return self.module.model.embed_sentences(tokens, lengths).float()
 
@@ -127,15 +128,16 @@ def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -
             raise DataError(f"{images}: no image could be read ({next(iter(errors.values()))})")
         names = [str(files[i]) for i in kept]
     elif images.is_file():
-        from .tasks.caption_data import read_image_features
+        from .tasks.caption_data import backbone_id, read_image_features
 
         found = read_image_features(images)
-        if list(found.shape) != list(cap.loaded.info["feature_shape"]):
-            raise DataError(f"{images}: features of shape {list(found.shape)} ({found.backbone} {found.layer}); the run "
-                            f"was trained on {cap.loaded.info['feature_shape']} ({cap.loaded.info.get('backbone')} "
-                            f"{cap.loaded.info.get('layer')})")
-        feats = cap.module.prepare(found.features)
+        info = cap.loaded.info
+        same_net = not info.get("backbone") or (backbone_id(found.backbone), found.layer) == (info["backbone"], info["layer"])
+        if list(found.shape) != list(info["feature_shape"]) or not same_net:
+            raise DataError(f"{images}: features of {found.backbone} {found.layer} {list(found.shape)}; the run was "
+                            f"trained on {info.get('backbone')} {info.get('layer')} {info['feature_shape']}")
         names = sorted(found.rows, key=found.rows.get)  # paths relative to the images folder it was made from
+        feats = cap.module.prepare(found.features[[found.rows[n] for n in names]])
     else:
         raise DataError(f"{images}: neither an image folder nor a features file")
     scores = cap.module.model.similarity(cap.image_embeddings(feats), cap.sentence_embeddings([sentence]))[:, 0]

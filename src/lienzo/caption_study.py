@@ -20,7 +20,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from PIL import Image
@@ -83,15 +82,18 @@ def write_scorer_data(json_path: Path, out: Path) -> Path:
     """The scenes as a classification HDF5 (train: the training scenes; test: the validation ones)."""
     splits, names = scene_labels(json_path)
     root = json_path.parent
+    from .data.hdf5 import write_hdf5
+
     tmp = out.with_name(out.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    tmp.unlink(missing_ok=True)
+    try:
         for split, group in (("train", "train"), ("val", "test")):
             rows = splits[split]
             images = np.stack([np.asarray(Image.open(root / file).convert("RGB")) for file, _ in rows])
-            g = f.create_group(group)
-            g.create_dataset("images", data=images)
-            g.create_dataset("labels", data=np.array([label for _, label in rows], dtype=np.int64))
-        f.create_dataset("class_names", data=np.array(names, dtype=h5py.string_dtype()))
+            write_hdf5(tmp, images, np.array([label for _, label in rows], dtype=np.int64), names, group=group)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
     return out
 
@@ -268,7 +270,9 @@ def study_page(study: dict, title: str) -> str:
     md = format_table(study)
     body = [f"<h1>{html.escape(title)}</h1>", "<pre>" + html.escape(md) + "</pre>"]
     if study["examples"]:
-        rows = "".join(f"<tr><td><img src='showtell/plots/examples/{html.escape(Path(e['file']).stem)}.png' "
+        from .tasks.caption_eval import thumbnail_name
+
+        rows = "".join(f"<tr><td><img src='showtell/plots/examples/{html.escape(thumbnail_name(e['file']))}' "
                        f"width='96'></td><td><b>{html.escape(e['generated'])}</b></td><td>"
                        + "<br>".join(html.escape(r) for r in e["references"]) + "</td></tr>" for e in study["examples"])
         body.append("<h2>Test scenes</h2><table><tr><th>image</th><th>generated</th><th>ground truth</th></tr>"

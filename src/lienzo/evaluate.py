@@ -151,6 +151,11 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
     if bad:
         allowed = ", ".join(f"{p}*" for p in ("data.", "trainer.", *own))
         raise RunError(f"evaluate takes only {allowed} overrides, not '{bad[0]}'")
+    fixed = [o for o in overrides if o.split("=", 1)[0].strip().startswith(own) and task.evaluate_keys is not None
+             and o.split("=", 1)[0].strip() not in task.evaluate_keys]
+    if fixed:
+        raise RunError(f"evaluate cannot change '{fixed[0].split('=', 1)[0].strip()}' of a trained {loaded.task} run "
+                       f"(it may change {', '.join(task.evaluate_keys)})")
     if samples is None and task.sample_count_key is not None:
         samples = task.sample_count_default
     if samples is not None:

@@ -28,7 +28,7 @@ from torch import nn
 from ..errors import ConfigError, ModelError
 from .registry import register_model
 
-PAD, START, END = 0, 1, 2
+PAD, START, END, UNK = 0, 1, 2, 3
 
 
 def _check_choice(name: str, key: str, value: str, options: tuple[str, ...]) -> None:
@@ -321,6 +321,12 @@ def _finish(sequences: torch.Tensor, end: int, pad: int) -> torch.Tensor:
     return words[:, :width]
 
 
+def _never(log_probs: torch.Tensor, banned: tuple[int, ...]) -> torch.Tensor:
+    """Tokens no caption may hold (<pad>, <start>, and those asked for, e.g. <unk>) get log-prob −inf."""
+    banned = [i for i in banned if i < log_probs.shape[1]]
+    return log_probs.index_fill_(1, torch.tensor(banned, device=log_probs.device), -math.inf)
+
+
 def _pad_only(vocab_size: int, pad: int, device) -> torch.Tensor:
     """The log-probabilities of a finished caption's next token: PAD for free, nothing else."""
     row = torch.full((1, vocab_size), -math.inf, device=device)
@@ -330,7 +336,7 @@ def _pad_only(vocab_size: int, pad: int, device) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy(decoder, feats: torch.Tensor, max_length: int = 16, length_penalty: float = 0.0, start: int = START,
-           end: int = END, pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
+           end: int = END, pad: int = PAD, banned: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """The most likely word at each step, for all images at once; the same output as `beam_search`.
     Call it with the decoder in eval mode (dropout off)."""
     _check_decoding(1, max_length)
@@ -343,6 +349,7 @@ def greedy(decoder, feats: torch.Tensor, max_length: int = 16, length_penalty: f
     chosen, done = [], 0
     for _ in range(max_length):
         log_probs, state = decoder.step(words, state)
+        log_probs = _never(log_probs, (pad, start, *banned))
         if done:
             log_probs = torch.where(finished[:, None], _pad_only(log_probs.shape[1], pad, log_probs.device), log_probs)
         best, words = log_probs.max(1)
@@ -358,7 +365,7 @@ def greedy(decoder, feats: torch.Tensor, max_length: int = 16, length_penalty: f
 @torch.no_grad()
 def beam_search(decoder, feats: torch.Tensor, beam_size: int = 3, max_length: int = 16,
                 length_penalty: float = 0.0, start: int = START, end: int = END,
-                pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
+                pad: int = PAD, banned: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """The best caption per image by beam search: N × ≤max_length word ids (no START/END, PAD-filled) and
     its score, the log-probability sum / ((5 + length) / 6)^length_penalty (GNMT; 0 = the plain sum).
 
@@ -369,11 +376,11 @@ def beam_search(decoder, feats: torch.Tensor, beam_size: int = 3, max_length: in
     Call it with the decoder in eval mode (dropout off)."""
     _check_decoding(beam_size, max_length)
     if beam_size == 1:
-        return greedy(decoder, feats, max_length, length_penalty, start, end, pad)
-    return _beam(decoder, feats, beam_size, max_length, length_penalty, start, end, pad)
+        return greedy(decoder, feats, max_length, length_penalty, start, end, pad, banned)
+    return _beam(decoder, feats, beam_size, max_length, length_penalty, start, end, pad, banned)
 
 
-def _beam(decoder, feats, beam_size, max_length, length_penalty, start, end, pad):
+def _beam(decoder, feats, beam_size, max_length, length_penalty, start, end, pad, banned=()):
     n, device = len(feats), feats.device
     rows = torch.arange(n, device=device)
     state = decoder.reorder_state(decoder.init_state(feats), rows.repeat_interleave(beam_size))
@@ -387,6 +394,7 @@ def _beam(decoder, feats, beam_size, max_length, length_penalty, start, end, pad
     done = 0
     for _ in range(max_length):
         log_probs, state = decoder.step(words, state)
+        log_probs = _never(log_probs, (pad, start, *banned))
         vocab_size = log_probs.shape[1]
         if done:  # skipped while nothing has finished: it would change nothing
             log_probs = torch.where(finished[:, None], _pad_only(vocab_size, pad, device), log_probs)

@@ -60,6 +60,9 @@ class Task:
     # The config key `lienzo evaluate --n` sets (samples drawn by a generative task); None: no --n.
     sample_count_key: ClassVar[str | None] = None
     sample_count_default: ClassVar[int | None] = None  # what `lienzo evaluate` draws without --n
+    # The keys of the task's own sections `lienzo evaluate RUN key=value` may change (the rest made the networks
+    # and stay as trained); None: any of them.
+    evaluate_keys: ClassVar[tuple[str, ...] | None] = None
 
     def headline(self, cfg) -> tuple[str, str, str]:
         """The headline number of a run of this config (`main_metric` unless it depends on the config)."""

@@ -127,6 +127,22 @@ def validate(cfg) -> None:
         raise ConfigError("finetune.groups: set caption.finetune=true to fine-tune the image network (without it the "
                           "features are cached and fixed)")
     validate_finetune(cfg.finetune)
+    if cfg.finetune.unfreeze_after:
+        raise ConfigError("finetune.unfreeze_after: the caption task fine-tunes every group from the start "
+                          "(freeze a group with finetune.groups[i].freeze instead)")
+    if cfg.optim.schedule == "plateau":
+        raise ConfigError("optim.schedule: plateau is not offered by the caption task; use step (decay every "
+                          "optim.step_size epochs, as VSE++), cosine or linear")
+    if c.val_images is not None and c.val_images < 1:
+        raise ConfigError(f"caption.val_images: must be at least 1 (or null for all), got {c.val_images}")
+    if c.margin is not None and c.margin < 0:
+        raise ConfigError(f"caption.margin: must be >= 0, got {c.margin}")
+    if c.grad_clip is not None and c.grad_clip <= 0:
+        raise ConfigError(f"caption.grad_clip: must be > 0 (or null for no clipping), got {c.grad_clip}")
+    for key in ("image_size", "channels", "classes", "random_erasing"):
+        if getattr(d, key) is not None:
+            raise ConfigError(f"data.{key}: not used by the caption task (the image network's own preprocessing "
+                              "sizes the images; captions, not classes, are the labels)")
     if d.augment != "none":
         raise ConfigError("data.augment: the caption task trains on cached features of the images as they are (none)")
 
@@ -151,7 +167,7 @@ class CaptionModule(L.LightningModule):
         self.margin = c["margin"] if c["margin"] is not None else MARGINS[c["loss"]]
         self.hardest = c["loss"] == "hardest"
         shape = info["feature_shape"]
-        self.grid = tuple(shape) if len(shape) == 3 and self.kind != "attend" else None  # (C, H, W) to pool
+        self.grid = tuple(shape) if len(shape) == 3 else None  # (C, H, W) of a convolutional layer
         self.grid_pool = int(c["grid_pool"])
         from ..data.captions import Vocabulary
 
@@ -162,23 +178,23 @@ class CaptionModule(L.LightningModule):
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         """What the loaders hand out (cached features, or uint8 images when the image network is fine-tuned)
         → the captioning model's input."""
+        inputs = inputs.to(self.device, non_blocking=True)
         if self.encoder is None:
             return self.prepare(inputs)
-        feats = self.encoder(self.preprocess(inputs.to(self.device), resized=True))
-        shape = self.hparams.info["feature_shape"]
-        if len(shape) == 3:
-            feats = feats.view(len(feats), shape[0], -1).transpose(1, 2)
-        return self.prepare(feats)
+        return self.prepare(self.encoder(self.preprocess(inputs, resized=True)))
 
     def prepare(self, feats: torch.Tensor) -> torch.Tensor:
-        """Cached features (N×D, or N×(H·W)×C grids) as the model takes them: for rank and showtell a grid is
-        averaged to caption.grid_pool² cells and flattened; attention takes it whole."""
+        """Flat features (N×D; a grid flattened as N×C·H·W, kept so, in float16, in memory) as the model takes
+        them: attention gets the grid's positions (N×H·W×C); rank and showtell get it averaged to
+        caption.grid_pool² cells and flattened."""
         feats = feats.float()
         if self.grid is None:
             return feats
         c, h, w = self.grid
-        cells = F.adaptive_avg_pool2d(feats.transpose(1, 2).reshape(len(feats), c, h, w), self.grid_pool)
-        return cells.flatten(1)
+        grid = feats.view(len(feats), c, h, w)
+        if self.kind == "attend":
+            return grid.flatten(2).transpose(1, 2)
+        return F.adaptive_avg_pool2d(grid, self.grid_pool).flatten(1)
 
     # -- training ---------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
@@ -198,12 +214,18 @@ class CaptionModule(L.LightningModule):
             return ranking_loss(scores, self.margin, self.hardest, same)
         return self.caption_loss(feats, tokens, lengths)
 
+    def on_train_epoch_start(self) -> None:
+        if self.encoder is not None:
+            from ..transfer.finetune import frozen_norms_to_eval
+
+            frozen_norms_to_eval(self.encoder.model)  # a frozen group keeps its batch-norm statistics too
+
     def sample_prob(self) -> float:
         top = float(self.hparams.config["caption"]["scheduled_sampling"])
         if not top or self.trainer is None or not self.training:
             return 0.0
-        epochs = max(int(self.trainer.max_epochs or 1), 1)
-        return top * min(1.0, self.current_epoch / max(epochs - 1, 1))
+        total = max(int(self.trainer.estimated_stepping_batches), 1)  # epochs or trainer.max_steps alike
+        return top * min(1.0, self.global_step / total)
 
     def caption_loss(self, feats, tokens, lengths) -> torch.Tensor:
         target = tokens[:, 1:]
@@ -267,7 +289,8 @@ class CaptionModule(L.LightningModule):
         try:
             with self._decoding_precision(feats.device):
                 ids, _ = beam_search(self.model, feats, beam_size=beam or c["beam"],
-                                     max_length=max_length or c["max_length"], length_penalty=c["length_penalty"])
+                                     max_length=max_length or c["max_length"], length_penalty=c["length_penalty"],
+                                     banned=(self.vocab.unk_id,))  # a caption never says <unk>
         finally:
             self.model.train(mode)
         return [self.vocab.decode(row) for row in ids.tolist()]
@@ -347,6 +370,8 @@ class Caption(Task):
 
     name = "caption"
     main_metric = ("test", "rsum", "max")
+    evaluate_keys = ("caption.beam", "caption.length_penalty", "caption.features", "caption.cache",
+                     "caption.val_images")
     config_sections = {"data": CaptionDataConfig, "optim": CaptionOptimConfig, "caption": CaptionConfig,
                        "finetune": FinetuneConfig}
 
@@ -404,13 +429,19 @@ class Caption(Task):
         return macs
 
     def trainer_kwargs(self, cfg) -> dict:
-        return {"gradient_clip_val": cfg.caption.grad_clip} if cfg.caption.grad_clip else {}
+        kwargs = {"gradient_clip_val": cfg.caption.grad_clip} if cfg.caption.grad_clip else {}
+        if cfg.caption.finetune and cfg.trainer.strategy == "ddp":
+            # The image network runs up to caption.layer only: the layers after it get no gradients.
+            kwargs["strategy"] = "ddp_find_unused_parameters_true"
+        return kwargs
 
     def describe(self, cfg, module, info: dict) -> dict:
         return {"arch": cfg.caption.model, "parameters": sum(p.numel() for p in module.parameters()),
                 "finetune": cfg.caption.finetune,
                 "backbone": info.get("backbone"), "layer": info.get("layer"), "feature_shape": info["feature_shape"],
-                "vocabulary": len(info["vocab"]["words"])}
+                "vocabulary": len(info["vocab"]["words"]), "word_coverage": info.get("coverage"),
+                "truncated_captions": info.get("truncated"),
+                "dataset": {"images": info.get("images"), "captions": info.get("captions")}}
 
     def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
         if split not in data.splits:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,8 @@ SPLITS = ("train", "val", "test")
 class ImageFeatures:
     """Features of every image of a caption dataset, in memory: `rows[file]` is the file's row."""
 
-    features: torch.Tensor  # N×D (float32), or N×L×C for a convolutional grid (attention)
-    rows: dict[str, int]
+    features: torch.Tensor  # N×D, flat (a grid as C·H·W, float16): the model's `prepare` shapes each batch
+    rows: dict[str, int]  # images whose features exist (an unreadable image has none)
     shape: tuple[int, ...]  # the layer's output per image: (D,) or (C, H, W)
     backbone: str
     layer: str
@@ -59,39 +60,45 @@ class ImageFeatures:
         return len(self.shape) == 3
 
 
-def features_key(captions: str | Path, images_root: str | Path, backbone: str, layer: str,
-                 weights: str | None) -> str:
-    """What a features file depends on, hashed: the caption file (path, size, time), the images folder,
-    the backbone, its weights and the layer."""
-    captions = Path(captions).resolve()
-    stat = captions.stat()
-    facts = [str(captions), stat.st_size, int(stat.st_mtime), str(Path(images_root).resolve()), backbone,
-             str(weights), layer]
-    return hashlib.sha1(json.dumps(facts).encode()).hexdigest()[:10]
+def _stat(path: str | None) -> list:
+    """(size, mtime) of a file, or of a run folder's best.ckpt: what changes when the network changes."""
+    if not path:
+        return []
+    p = Path(path).expanduser()
+    p = p / "checkpoints" / "best.ckpt" if p.is_dir() else p
+    return [p.stat().st_size, int(p.stat().st_mtime)] if p.is_file() else []
 
 
-def features_path(cache: str | Path, captions: str | Path, images_root: str | Path, backbone: str, layer: str,
+def backbone_id(backbone: str) -> str:
+    """A lienzo run folder as its absolute path (the same run however it is named); other backbones as given."""
+    path = Path(backbone).expanduser()
+    return str(path.resolve()) if path.is_dir() else backbone
+
+
+def features_path(cache: str | Path, files: list[str], images_root: str | Path, backbone: str, layer: str,
                   weights: str | None) -> Path:
+    """Where the features of these images at this layer are cached. The name hashes what they depend on: the
+    images (folder and file names), the backbone (a run's best.ckpt size and time too), its weights and the
+    layer, so caption files over the same images share one file and a retrained backbone gets a new one."""
+    facts = [str(Path(images_root).resolve()), sorted(files), backbone_id(backbone), _stat(backbone), str(weights),
+             _stat(weights), layer]
+    key = hashlib.sha1(json.dumps(facts).encode()).hexdigest()[:10]
     name = Path(backbone).name if Path(backbone).is_dir() else backbone.replace(":", "-").replace("/", "-")
-    stem = Path(captions).stem
-    return Path(cache) / f"{stem}-{name}-{layer}-{features_key(captions, images_root, backbone, layer, weights)}.h5"
+    return Path(cache) / f"{Path(images_root).resolve().name}-{name}-{layer}-{key}.h5"
 
 
 def cached_features(files: list[str], images_root: str | Path, path: Path, *, backbone: str, layer: str,
                     weights: str | None, batch_size: int = 64, precision: str = "auto", accelerator: str = "auto",
                     workers: int | None = None, progress: bool = True) -> Path:
     """Features of `files` (relative to `images_root`) at `layer` of `backbone`, written to `path` unless
-    a complete file is there already. Unreadable images are an error naming the first ones."""
+    a complete file is there already (written as `<path>.partial-<pid>`, renamed when whole). Images that
+    cannot be decoded are left out and listed in the file's `unreadable` attribute."""
     if path.is_file():
         return path
     from ..transfer.backbones import load_backbone
     from ..transfer.features import FeatureRunner
 
     root = Path(images_root)
-    missing = [f for f in files if not (root / f).is_file()]
-    if missing:
-        raise DataError(f"{root / missing[0]}: image not found ({len(missing)} of the {len(files)} images the "
-                        f"caption file names are missing; data.root is the folder they are in)")
     runner = FeatureRunner(load_backbone(backbone, weights), layer, precision=precision, accelerator=accelerator)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + f".partial-{os.getpid()}")
@@ -100,9 +107,9 @@ def cached_features(files: list[str], images_root: str | Path, path: Path, *, ba
         with h5py.File(partial, "w") as f:
             bar = tqdm(total=len(files), desc=f"features {backbone} {layer}", unit="img", disable=not progress,
                        leave=False)
-            store = None
+            store, good = None, np.zeros(len(files), dtype=bool)
             for feats, index, errors in runner.files([root / name for name in files], batch_size, workers):
-                bad += [files[i] + f" ({err})" for i, err in errors]
+                bad += [files[i] for i, _ in errors]
                 if feats is not None:
                     shape = tuple(runner.extractor.output_shape)
                     if store is None:
@@ -111,39 +118,44 @@ def cached_features(files: list[str], images_root: str | Path, path: Path, *, ba
                                                  chunks=(min(len(files), 64), feats.shape[1]))
                         f.attrs["shape"] = list(shape)
                     store[index.numpy()] = feats.astype(store.dtype)
+                    good[index.numpy()] = True
                 bar.update(len(index) + len(errors))
             bar.close()
-            if bad:
-                raise DataError(f"{len(bad)} image(s) could not be read, e.g. {'; '.join(bad[:3])}")
+            if store is None:
+                raise DataError(f"{root}: none of the {len(files)} images could be read (e.g. {files[0]})")
             f.create_dataset("files", data=np.array(files, dtype=h5py.string_dtype()))
-            f.attrs.update(backbone=str(Path(backbone).resolve()) if Path(backbone).is_dir() else backbone, layer=layer, weights=str(weights), complete=True,
-                           images=str(root.resolve()))
+            f.create_dataset("readable", data=good)
+            f.attrs.update(backbone=backbone_id(backbone), layer=layer, weights=str(weights), complete=True,
+                           images=str(root.resolve()), unreadable=len(bad))
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    log.info("cached %d image features (%s, %s) in %s", len(files), backbone, layer, path)
+    log.info("cached %d image features (%s, %s) in %s", len(files) - len(bad), backbone, layer, path)
+    if bad:
+        log.warning("%d image(s) could not be read and have no features, e.g. %s", len(bad), ", ".join(bad[:3]))
     return path
 
 
 def read_image_features(path: str | Path) -> ImageFeatures:
-    """A features file (as `cached_features` writes it) in memory; grids become N×(H·W)×C."""
+    """A features file (as `cached_features` writes it) in memory, as stored (flat; grids in float16)."""
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:
             if not f.attrs.get("complete", False) or "features" not in f or "files" not in f:
                 raise DataError(f"{path}: not a complete lienzo caption-features file (features, files)")
-            feats = torch.from_numpy(f["features"][:].astype(np.float32))
+            feats = torch.from_numpy(f["features"][:])
             files = [s.decode() if isinstance(s, bytes) else str(s) for s in f["files"][:]]
+            readable = f["readable"][:] if "readable" in f else np.ones(len(files), dtype=bool)
             shape = tuple(int(v) for v in f.attrs["shape"])
             backbone, layer = str(f.attrs.get("backbone", "")), str(f.attrs.get("layer", ""))
             weights = f.attrs.get("weights")
             weights = None if weights in (None, "None") else str(weights)
     except OSError as err:
         raise DataError(f"{path}: not an HDF5 file ({err})") from None
-    if len(shape) == 3:
-        c, h, w = shape
-        feats = feats.view(len(feats), c, h * w).transpose(1, 2).contiguous()
-    return ImageFeatures(feats, {name: i for i, name in enumerate(files)}, shape, backbone, layer, path, weights)
+    if feats.shape[1] != math.prod(shape):
+        raise DataError(f"{path}: features of {feats.shape[1]} values, but its shape attribute says {list(shape)}")
+    rows = {name: i for i, name in enumerate(files) if readable[i]}
+    return ImageFeatures(feats, rows, shape, backbone, layer, path, weights)
 
 
 class ImageFiles:
@@ -209,18 +221,19 @@ class CaptionSplit:
         return self.tokens[keep], self.lengths[keep], owner[keep]
 
 
-def build_split(dataset: CaptionDataset, split: str, vocab: Vocabulary, rows: dict[str, int] | None,
+def build_split(dataset: CaptionDataset, split: str, vocab: Vocabulary, rows: dict[str, int],
                 max_length: int) -> CaptionSplit | None:
     images = dataset.split(split)
     if not images:
         return None
     token_lists, owners = [], []
     for position, image in enumerate(images):
-        token_lists += image.tokens
-        owners += [position] * len(image.tokens)
+        kept = [t for t in image.tokens if t]  # a caption of punctuation alone has no words to learn
+        token_lists += kept
+        owners += [position] * len(kept)
     tokens, lengths, truncated = encode_captions(vocab, token_lists, max_length)
     files = [image.file for image in images]
-    image_rows = torch.tensor([rows[f] for f in files] if rows is not None else range(len(files)), dtype=torch.long)
+    image_rows = torch.tensor([rows[f] for f in files], dtype=torch.long)
     return CaptionSplit(files, image_rows, tokens, lengths, torch.tensor(owners, dtype=torch.long),
                         [list(image.captions) for image in images], truncated)
 
@@ -302,48 +315,68 @@ class CaptionData(L.LightningDataModule):
                               "COCO captions_*.json, or a CSV/JSONL of image,caption)")
         self.dataset = read_captions(d.captions, d.format, split_file=d.split_file, restval=d.restval,
                                      val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=self.cfg.run.seed)
+        root = self.images_root
+        self._keep(lambda image: (root / image.file).is_file(), "not found", f"data.root is {root}")
+        files = sorted({image.file for image in self.dataset.images})
         if c.finetune:  # the network trains too: it reads the images
-            root = Path(d.root) if d.root else Path(d.captions).parent
-            files = sorted({image.file for image in self.dataset.images})
-            missing = [f for f in files if not (root / f).is_file()]
-            if missing:
-                raise DataError(f"{root / missing[0]}: image not found ({len(missing)} of the {len(files)} images "
-                                "the caption file names are missing; data.root is the folder they are in)")
             self.features = ImageFiles(files, root, c.backbone, c.layer, c.weights)
         else:
-            self.features = read_image_features(self.features_file())
+            self.features = read_image_features(c.features or cached_features(
+                files, root, features_path(c.cache, files, root, c.backbone, c.layer, c.weights), backbone=c.backbone,
+                layer=c.layer, weights=c.weights, batch_size=max(16, min(d.batch_size, 128)),
+                precision=self.cfg.trainer.precision, accelerator=self.cfg.trainer.accelerator,
+                workers=d.num_workers or None, progress=self.cfg.trainer.progress))
+            self._check_against_run()
+            where = f"{self.features.path} has none (unreadable, or not in that file)"
+            self._keep(lambda image: image.file in self.features.rows, "without features", where)
         if self.vocab is None:
             train_tokens = [t for image in self.dataset.split("train") for t in image.tokens]
             if not train_tokens:
-                raise DataError(f"{d.captions}: no training captions")
+                raise DataError(f"{d.captions}: no image is in the training split")
             self.vocab = Vocabulary.build(train_tokens, min_count=c.min_count)
         for split in SPLITS:
             built = build_split(self.dataset, split, self.vocab, self.features.rows, c.max_length)
             if built is not None:
                 self.splits[split] = built
-        if "train" not in self.splits:
-            raise DataError(f"{d.captions}: no image is in the training split")
-        train = self.splits["train"]
-        if train.truncated:
+        if not self.splits:
+            raise DataError(f"{d.captions}: no image with captions is left")
+        if "train" in self.splits and self.splits["train"].truncated:
+            train = self.splits["train"]
             log.info("%d of %d training captions are longer than caption.max_length=%d words and were cut",
                      train.truncated, len(train.tokens), c.max_length)
 
-    def features_file(self) -> Path:
-        """The cached features of this dataset (computed now when missing), or caption.features as given."""
-        d, c = self.cfg.data, self.cfg.caption
-        if c.features:
-            return Path(c.features)
-        root = Path(d.root) if d.root else Path(d.captions).parent
-        path = features_path(c.cache, d.captions, root, c.backbone, c.layer, c.weights)
-        files = sorted({image.file for image in self.dataset.images})
-        return cached_features(files, root, path, backbone=c.backbone, layer=c.layer, weights=c.weights,
-                               batch_size=max(16, min(d.batch_size, 128)), precision=self.cfg.trainer.precision,
-                               accelerator=self.cfg.trainer.accelerator, workers=d.num_workers or None,
-                               progress=self.cfg.trainer.progress)
+    @property
+    def images_root(self) -> Path:
+        d = self.cfg.data
+        return Path(d.root) if d.root else Path(d.captions).parent
+
+    def _keep(self, wanted, what: str, where: str) -> None:
+        """Drop the images `wanted` refuses, said once with their count; with data.strict, an error instead."""
+        dropped = [image for image in self.dataset.images if not wanted(image)]
+        if not dropped:
+            return
+        message = (f"{len(dropped)} of the {len(self.dataset.images)} images of {self.cfg.data.captions} are "
+                   f"{what} (e.g. {dropped[0].file}; {where})")
+        if self.cfg.data.strict or len(dropped) == len(self.dataset.images):
+            raise DataError(message + ("" if len(dropped) == len(self.dataset.images) else
+                                       "; data.strict is true: set it to false to leave them out"))
+        log.warning("%s: left out", message)
+        self.dataset.images = [image for image in self.dataset.images if wanted(image)]
+
+    def _check_against_run(self) -> None:
+        """A saved run's features must come from the network (and layer) it was trained on."""
+        if not self.info:
+            return
+        f, info = self.features, self.info
+        given = (list(f.shape), backbone_id(f.backbone), f.layer)
+        trained = (list(info["feature_shape"]), info.get("backbone"), info.get("layer"))
+        if given[0] != trained[0] or (trained[1] and (given[1], given[2]) != (trained[1], trained[2])):
+            raise DataError(f"{f.path}: features of {given[1]} {given[2]} {given[0]}; the run was trained on "
+                            f"{trained[1]} {trained[2]} {trained[0]}")
 
     # -- facts ---------------------------------------------------------------------------------------
     def summary(self) -> dict:
-        train = self.splits["train"]
+        train = self.splits.get("train") or next(iter(self.splits.values()))
         words = [t for image in self.dataset.split("train") for t in image.tokens]
         return {
             "images": {s: len(v) for s, v in self.splits.items()},

@@ -28,10 +28,11 @@ def embed_split(module, data, split: str):
     """(image embeddings, sentence embeddings, caption → image position) of a whole split."""
     images, sentences, owners = [], [], []
     module.eval()
+    device = module.device
     for feats, positions, tokens, lengths, owner in data.images_loader(split):
         feats = module.encode(feats)
-        images.append(module.model.embed_images(feats).float())
-        sentences.append(module.model.embed_sentences(tokens, lengths).float())
+        images.append(module.model.embed_images(feats).float().cpu())
+        sentences.append(module.model.embed_sentences(tokens.to(device), lengths.to(device)).float().cpu())
         owners.append(positions[owner])
     return torch.cat(images), torch.cat(sentences), torch.cat(owners)
 
@@ -48,8 +49,12 @@ def generate_split(module, data, split: str, beam: int | None = None) -> list[li
 
 def evaluate_split(module, data, split: str, cfg) -> dict:
     """The split's metrics (retrieval or language), with "_examples" for the report."""
+    from ..hardware import resolve_accelerator
+
     part = data.splits[split]
     facts = {"images": len(part), "captions": len(part.tokens)}
+    if resolve_accelerator(cfg.trainer.accelerator) == "gpu":
+        module.to("cuda")  # COCO's 5,000 test images and their beams belong on the GPU when there is one
     if cfg.caption.model == "rank":
         from ..metrics.retrieval import coco_folds, retrieval_metrics
 
@@ -98,34 +103,37 @@ def retrieval_examples(scores: torch.Tensor, owners: torch.Tensor, part) -> dict
 # -- report --------------------------------------------------------------------------------------------
 
 def report_sections(run_dir: Path, cfg, metrics: dict, extras: dict | None) -> Report:
-    test = metrics.get("test") or metrics.get("val") or {}
-    examples = _examples(run_dir, extras)
+    split = "test" if metrics.get("test") else "val"
+    test = metrics.get(split) or {}
+    examples = _examples(run_dir, extras, split)
     root = Path(cfg.data.root) if cfg.data.root else Path(cfg.data.captions or ".").parent
-    if "rsum" in test:
+    subtitle = f"{cfg.caption.model} on {cfg.caption.backbone} {cfg.caption.layer} features, {cfg.data.captions}"
+    if not test:
+        return Report(subtitle=subtitle + " (no test or validation split to score)")
+    if cfg.caption.model == "rank":
         cards = [("image→text R@1", f"{test['i2t_r1']:.1f}"), ("text→image R@1", f"{test['t2i_r1']:.1f}"),
                  ("R sum", f"{test['rsum']:.1f}")]
         rows = [[direction] + [f"{test[f'{key}_r{k}']:.1f}" for k in (1, 5, 10)] + [f"{test[f'{key}_medr']:.0f}"]
                 for direction, key in (("image annotation (image→text)", "i2t"), ("image search (text→image)", "t2i"))]
-        head = ReportSection("Retrieval on the test split", html=_table(["", "R@1", "R@5", "R@10", "median rank"], rows)
+        head = ReportSection(f"Retrieval on the {split} split", html=_table(["", "R@1", "R@5", "R@10", "median rank"], rows)
                              + f"<p>{test['images']} images, {test['captions']} captions.</p>")
-        sections = _retrieval_sections(run_dir, root, examples)
+        sections = _retrieval_sections(run_dir, root, examples, split)
     else:
         shown = [k for k in ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider", "spice") if k in test]
         cards = [(k.upper() if k != "rouge_l" else "ROUGE-L", f"{test[k]:.3f}") for k in ("bleu4", "cider")
                  if test.get(k) is not None]
-        head = ReportSection("Generated captions on the test split",
+        head = ReportSection(f"Generated captions on the {split} split",
                              html=_table(shown, [["–" if test[k] is None else f"{test[k]:.3f}" for k in shown]])
                              + f"<p>beam {test.get('beam')}, {test.get('images')} images, "
                                f"{test.get('unique_captions')} distinct captions.</p>")
-        sections = _generation_sections(run_dir, root, examples)
-    subtitle = f"{cfg.caption.model} on {cfg.caption.backbone} {cfg.caption.layer} features, {cfg.data.captions}"
+        sections = _generation_sections(run_dir, root, examples, split)
     return Report(subtitle=subtitle, cards=cards, headline=head, sections=sections)
 
 
-def _examples(run_dir: Path, extras: dict | None):
+def _examples(run_dir: Path, extras: dict | None, split: str):
     """The examples of fresh results, kept beside the plots so a re-drawn page shows them too."""
     path = run_dir / "plots" / "caption_examples.json"
-    found = (extras or {}).get("test", {}).get("_examples")
+    found = (extras or {}).get(split, {}).get("_examples")
     if found is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(found, indent=1))
@@ -133,9 +141,14 @@ def _examples(run_dir: Path, extras: dict | None):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def thumbnail_name(file: str) -> str:
+    """The name of an example image's small copy under <run>/plots/examples/."""
+    return file.replace("/", "_").rsplit(".", 1)[0] + ".png"
+
+
 def _thumbnail(run_dir: Path, root: Path, file: str, size: int = 128) -> str:
     """An <img> of a test image, copied small into plots/examples/ (the page needs no data folder)."""
-    out = run_dir / "plots" / "examples" / (file.replace("/", "_").rsplit(".", 1)[0] + ".png")
+    out = run_dir / "plots" / "examples" / thumbnail_name(file)
     if not out.is_file():
         try:
             with Image.open(root / file) as image:
@@ -160,26 +173,26 @@ def _mark(text: str, right: bool) -> str:
     return f"<b>✓ {html.escape(text)}</b>" if right else html.escape(text)
 
 
-def _retrieval_sections(run_dir: Path, root: Path, examples) -> list[ReportSection]:
+def _retrieval_sections(run_dir: Path, root: Path, examples, split: str) -> list[ReportSection]:
     if not examples:
         return []
     rows = [[_thumbnail(run_dir, root, e["file"]), "<br>".join(html.escape(r) for r in e["references"]),
              "<ol>" + "".join(f"<li>{_mark(r['sentence'], r['right'])}</li>" for r in e["retrieved"]) + "</ol>"]
             for e in examples["annotate"]]
-    annotate = ReportSection("Image annotation: the test images' top sentences (✓ = one of its own)",
+    annotate = ReportSection(f"Image annotation: the {split} images' top sentences (✓ = one of its own)",
                              html=_table(["image", "its captions", "top sentences"], rows))
     rows = [[html.escape(q["sentence"]), " ".join(
         (_thumbnail(run_dir, root, r["file"], 96) + ("✓" if r["right"] else "")) for r in q["retrieved"])]
         for q in examples["search"]]
-    search = ReportSection("Image search: the top images for test sentences (✓ = its own image)",
+    search = ReportSection(f"Image search: the top images for {split} sentences (✓ = its own image)",
                            html=_table(["sentence", "top images"], rows))
     return [annotate, search]
 
 
-def _generation_sections(run_dir: Path, root: Path, examples) -> list[ReportSection]:
+def _generation_sections(run_dir: Path, root: Path, examples, split: str) -> list[ReportSection]:
     if not examples:
         return []
     rows = [[_thumbnail(run_dir, root, e["file"]), f"<b>{html.escape(e['generated'])}</b>",
              "<br>".join(html.escape(r) for r in e["references"])] for e in examples]
-    return [ReportSection("Test images: generated caption and the human ones",
+    return [ReportSection(f"{split.capitalize()} images: generated caption and the human ones",
                           html=_table(["image", "generated", "ground truth"], rows))]
