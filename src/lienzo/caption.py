@@ -120,6 +120,7 @@ def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -
         raise ConfigError("the sentence has no words")
     cap = CaptionRun(run)
     cap.need(("rank",), "search")
+    query = cap.sentence_embeddings([sentence])  # an unknown sentence is said before any image is read
     images = Path(images)
     if images.is_dir():
         files = _image_files(images)
@@ -140,7 +141,7 @@ def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -
         feats = cap.module.prepare(found.features[[found.rows[n] for n in names]])
     else:
         raise DataError(f"{images}: neither an image folder nor a features file")
-    scores = cap.module.model.similarity(cap.image_embeddings(feats), cap.sentence_embeddings([sentence]))[:, 0]
+    scores = cap.module.model.similarity(cap.image_embeddings(feats), query)[:, 0]
     top = scores.topk(min(top_k, len(scores)))
     return [{"path": names[i], "score": float(s)} for s, i in zip(top.values.tolist(), top.indices.tolist())]
 
@@ -155,9 +156,10 @@ def annotate(run: str | Path, image: str | Path, sentences: str | Path, top_k: i
         raise DataError(f"{path}: no sentences")
     cap = CaptionRun(run)
     cap.need(("rank",), "annotate")
+    embedded = cap.sentence_embeddings(lines)
     feats, _, errors = cap.image_features([Path(image)])
     if feats is None:
         raise DataError(next(iter(errors.values())))
-    scores = cap.module.model.similarity(cap.image_embeddings(feats), cap.sentence_embeddings(lines))[0]
+    scores = cap.module.model.similarity(cap.image_embeddings(feats), embedded)[0]
     top = scores.topk(min(top_k, len(lines)))
     return [{"sentence": lines[i], "score": float(s)} for s, i in zip(top.values.tolist(), top.indices.tolist())]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .runs import atomic_write_text, new_run_dir, read_json, write_json
+from .runs import Laps, atomic_write_text, new_run_dir, read_json, write_json
 
 log = logging.getLogger("lienzo")
 
@@ -192,13 +191,8 @@ def captions_study(out: str | Path = "runs/study_captions", settings: CaptionStu
 
     settings = settings or CaptionStudySettings()
     work = new_run_dir(Path(out).parent, Path(out).name)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        seconds[stage] = round(time.perf_counter() - clock, 1)
-        clock = time.perf_counter()
+    laps = Laps()
+    seconds, lap = laps.seconds, laps.lap
 
     log.info("captions study in %s: [1/5] fashion scenes (%d train, %d val, %d test)", work, settings.train,
              settings.val, settings.test)
@@ -226,7 +220,7 @@ def captions_study(out: str | Path = "runs/study_captions", settings: CaptionStu
     study = {"settings": asdict(settings), "image_net": {"run": scorer.name, "top1": image_net.get("top1")},
              "retrieval": retrieval, "generation": generation, "checks": checks(retrieval, generation),
              "seconds": seconds, "examples": _examples(runs["showtell"])}
-    seconds["total"] = round(sum(seconds.values()), 1)
+    laps.total()
     write_json(work / "study.json", study)
     atomic_write_text(work / "study.md", format_table(study))
     atomic_write_text(work / "study.html", study_page(study, work.name))

@@ -886,24 +886,22 @@ def _caption_describe(args) -> int:
 def _caption_search(args) -> int:
     from .caption import search
 
-    results = search(args.run, args.sentence, args.images, top_k=args.top_k)
-    if args.json:
-        print_json(results)
-    else:
-        for item in results:
-            print(f"{item['score']:+.3f}  {item['path']}")
-    return EXIT_OK
+    return _print_ranked(args, search(args.run, args.sentence, args.images, top_k=args.top_k), "path")
 
 
 def _caption_annotate(args) -> int:
     from .caption import annotate
 
-    results = annotate(args.run, args.image, args.sentences, top_k=args.top_k)
+    return _print_ranked(args, annotate(args.run, args.image, args.sentences, top_k=args.top_k), "sentence")
+
+
+def _print_ranked(args, results: list[dict], what: str) -> int:
+    """Ranked results (`caption search`, `caption annotate`): JSON, or one "score  item" line each, best first."""
     if args.json:
         print_json(results)
     else:
         for item in results:
-            print(f"{item['score']:+.3f}  {item['sentence']}")
+            print(f"{item['score']:+.3f}  {item[what]}")
     return EXIT_OK
 
 

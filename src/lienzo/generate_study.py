@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import torch
 from .data.composites import PHOTOS, make_composites, write_composites
 from .data.idx import FASHION_MNIST_CLASSES
 from .errors import RunError
-from .runs import atomic_write_text, new_run_dir, read_json, write_json
+from .runs import Laps, atomic_write_text, new_run_dir, read_json, write_json
 
 log = logging.getLogger("lienzo")
 
@@ -175,13 +174,8 @@ def masks_study(out: str | Path = "runs/study_masks", settings: MasksStudySettin
     settings = settings or MasksStudySettings()
     scorer_info = _check_scorer(Path(scorer)) if scorer is not None else None  # before any work: a bad run fails fast
     work = new_run_dir(Path(out).parent, Path(out).name)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        seconds[stage] = round(time.perf_counter() - clock, 1)
-        clock = time.perf_counter()
+    laps = Laps()
+    seconds, lap = laps.seconds, laps.lap
 
     log.info("masks study in %s: [1/5] composites (%d train, %d test, %d px)", work, settings.n_train,
              settings.n_test, settings.size)
@@ -222,7 +216,7 @@ def masks_study(out: str | Path = "runs/study_masks", settings: MasksStudySettin
              "reference": f"{settings.n_test} test composites (first {min(settings.eval_samples, settings.n_test)})",
              "rows": rows, "checks": direction(rgb_row, mask_row), "seconds": seconds,
              "grids": _grids(work, runs)}
-    seconds["total"] = round(sum(seconds.values()), 1)
+    laps.total()
     write_json(work / "study.json", study)
     atomic_write_text(work / "study.md", format_table(study))
     atomic_write_text(work / "study.html", study_page(study, work.name))

@@ -329,3 +329,24 @@ def list_runs(base: str | Path = "runs", sort: str = "created") -> list[dict]:
         return (value is None, value if value is not None else "")
 
     return sorted(runs, key=key)
+
+
+class Laps:
+    """Seconds each stage of a long job took, in order (`lap("scenes")` when a stage ends), and their total."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._clock = self._now()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = self._now()
+        self.seconds[stage] = round(now - self._clock, 1)
+        self._clock = now
+
+    def total(self) -> float:
+        self.seconds["total"] = round(sum(v for k, v in self.seconds.items() if k != "total"), 1)
+        return self.seconds["total"]
+

@@ -313,6 +313,9 @@ class CaptionData(L.LightningDataModule):
         if not d.captions:
             raise ConfigError("data.captions: name the caption file (Karpathy's dataset_*.json, Flickr8k.token.txt, "
                               "COCO captions_*.json, or a CSV/JSONL of image,caption)")
+        if not Path(d.captions).is_file():
+            raise DataError(f"data.captions: {d.captions} not found (the caption file: Karpathy's dataset_*.json, "
+                            "Flickr8k.token.txt, COCO captions_*.json or a CSV/JSONL; lienzo downloads nothing)")
         self.dataset = read_captions(d.captions, d.format, split_file=d.split_file, restval=d.restval,
                                      val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=self.cfg.run.seed)
         root = self.images_root
