@@ -381,3 +381,16 @@ def test_rank_learns_to_match_images_and_sentences():
     assert losses[0] > 0.8 and losses[-1] < 0.1 * losses[0]
     scores = rank.similarity(*rank(feats, tokens, lengths))
     assert scores.argmax(1).tolist() == [0, 1, 2, 3] and scores.argmax(0).tolist() == [0, 1, 2, 3]
+
+
+def test_banned_tokens_are_never_chosen():
+    """A caption never holds <pad> or <start>, nor the tokens asked for (the task bans <unk>): with token 3
+    banned, greedy and beam take b (4) then END, the best caption without it (0.4 · 0.9)."""
+    decoder, image = ToyDecoder(GREEDY_WRONG[None]), torch.tensor([0])
+    for search in (lambda **k: greedy(decoder, image, max_length=4, **k),
+                   lambda **k: beam_search(decoder, image, beam_size=3, max_length=4, **k)):
+        words, score = search(banned=(3,))
+        assert words.tolist() == [[4]] and score.item() == pytest.approx(math.log(0.4 * 0.9))
+    start_heavy = _table({START: {START: 0.6, PAD: 0.2, 5: 0.2}, 5: {END: 1.0}})
+    words, _ = greedy(ToyDecoder(start_heavy[None]), image, max_length=3)
+    assert words.tolist() == [[5]]
