@@ -263,9 +263,9 @@ def test_evaluate_a_caption_run_on_its_val_split(rank_run, capsys):
     assert (rank_run / "evaluations").is_dir()
 
 
-def test_missing_images_are_left_out_or_strict(blocks, tmp_path, caplog):
+def test_missing_images_are_left_out_or_strict(backbone_runs, blocks, tmp_path, caplog):
     """Images the caption file names but the folder lacks: left out with one warning (counted), or with
-    data.strict an error naming one."""
+    data.strict an error naming one. With a features file given, the images themselves are not needed."""
     import shutil
 
     root, captions = blocks
@@ -275,6 +275,10 @@ def test_missing_images_are_left_out_or_strict(blocks, tmp_path, caplog):
     (data / "images" / "test_003.png").unlink()
     (data / "images" / "train_010.png").unlink()
     extra = [f"data.captions={data / 'dataset_blocks.json'}", "trainer.max_epochs=1", f"run.dir={tmp_path / 'runs'}"]
+    given = train(_config(root, captions, "rank", "given", "caption.encoder=gru", *extra))  # onehot.h5 has them all
+    assert json.loads((given / "metrics.json").read_text())["test"]["images"] == 12
+    extra += ["caption.features=null", f"caption.backbone={root / 'runs' / 'net'}", "caption.weights=null",
+              "caption.layer=penultimate", f"caption.cache={tmp_path / 'cache'}"]
     with caplog.at_level("WARNING", logger="lienzo"):
         run = train(_config(root, captions, "rank", "gaps", "caption.encoder=gru", *extra))
     assert any("2 of the 72 images" in r.message and "not found" in r.message for r in caplog.records)

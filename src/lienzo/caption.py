@@ -100,7 +100,8 @@ def describe(run: str | Path, images: list[str | Path], beam: int | None = None)
     cap.need(GENERATORS, "describe")
     paths = [Path(p) for p in images]
     feats, kept, errors = cap.image_features(paths)
-    captions = cap.module.generate(feats, beam=beam) if feats is not None else []
+    captions = [words for chunk in (feats.split(256) if feats is not None else [])
+                for words in cap.module.generate(chunk, beam=beam)]  # a chunk's beams at a time: bounded memory
     out: dict[int, dict] = {i: {"path": str(paths[i]), "error": err} for i, err in errors.items()}
     out.update({i: {"path": str(paths[i]), "caption": " ".join(words)} for i, words in zip(kept, captions)})
     return [out[i] for i in range(len(paths))]

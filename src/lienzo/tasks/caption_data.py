@@ -319,7 +319,8 @@ class CaptionData(L.LightningDataModule):
         self.dataset = read_captions(d.captions, d.format, split_file=d.split_file, restval=d.restval,
                                      val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=self.cfg.run.seed)
         root = self.images_root
-        self._keep(lambda image: (root / image.file).is_file(), "not found", f"data.root is {root}")
+        if not c.features:  # images are read (features computed, or the network fine-tuned): they must be there
+            self._keep(lambda image: (root / image.file).is_file(), "not found", f"data.root is {root}")
         files = sorted({image.file for image in self.dataset.images})
         if c.finetune:  # the network trains too: it reads the images
             self.features = ImageFiles(files, root, c.backbone, c.layer, c.weights)
