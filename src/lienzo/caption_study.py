@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .runs import Laps, atomic_write_text, new_run_dir, read_json, write_json
+from .runs import Laps, new_run_dir, read_json, write_study
 
 log = logging.getLogger("lienzo")
 
@@ -221,12 +221,7 @@ def captions_study(out: str | Path = "runs/study_captions", settings: CaptionStu
              "retrieval": retrieval, "generation": generation, "checks": checks(retrieval, generation),
              "seconds": seconds, "examples": _examples(runs["showtell"])}
     laps.total()
-    write_json(work / "study.json", study)
-    atomic_write_text(work / "study.md", format_table(study))
-    atomic_write_text(work / "study.html", study_page(study, work.name))
-    log.info("study written to %s (%.1f minutes)", work, seconds["total"] / 60)
-    study["dir"] = str(work)
-    return study
+    return write_study(work, study, format_table(study), study_page(study, work.name))
 
 
 def _examples(run: Path) -> list[dict]:

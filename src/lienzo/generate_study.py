@@ -35,7 +35,7 @@ import torch
 from .data.composites import PHOTOS, make_composites, write_composites
 from .data.idx import FASHION_MNIST_CLASSES
 from .errors import RunError
-from .runs import Laps, atomic_write_text, new_run_dir, read_json, write_json
+from .runs import Laps, new_run_dir, read_json, write_study
 
 log = logging.getLogger("lienzo")
 
@@ -217,12 +217,7 @@ def masks_study(out: str | Path = "runs/study_masks", settings: MasksStudySettin
              "rows": rows, "checks": direction(rgb_row, mask_row), "seconds": seconds,
              "grids": _grids(work, runs)}
     laps.total()
-    write_json(work / "study.json", study)
-    atomic_write_text(work / "study.md", format_table(study))
-    atomic_write_text(work / "study.html", study_page(study, work.name))
-    log.info("study written to %s (%.1f minutes)", work, seconds["total"] / 60)
-    study["dir"] = str(work)
-    return study
+    return write_study(work, study, format_table(study), study_page(study, work.name))
 
 
 def direction(rgb: dict, mask: dict) -> dict:

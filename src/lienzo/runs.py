@@ -350,3 +350,13 @@ class Laps:
         self.seconds["total"] = round(sum(v for k, v in self.seconds.items() if k != "total"), 1)
         return self.seconds["total"]
 
+
+def write_study(folder: Path, study: dict, markdown: str, page: str) -> dict:
+    """A study's results into its folder, each file atomically: study.json, study.md (its tables) and
+    study.html (the page); returns the study with its folder under "dir"."""
+    write_json(folder / "study.json", study)
+    atomic_write_text(folder / "study.md", markdown)
+    atomic_write_text(folder / "study.html", page)
+    log.info("study written to %s (%.1f minutes)", folder, study.get("seconds", {}).get("total", 0.0) / 60)
+    return {**study, "dir": str(folder)}
+

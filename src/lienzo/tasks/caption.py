@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig, FinetuneConfig, OptimConfig, validate_finetune
-from ..errors import ConfigError, DataError, RunError
+from ..errors import ConfigError, RunError
 from ..models.registry import create_model, get_builder, list_models, model_kind
 from ..optimizers import build_optimizer, build_scheduler
 from .base import Report, Task
