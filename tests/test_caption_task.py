@@ -303,6 +303,9 @@ def test_saved_runs_refuse_features_of_another_network(rank_run, blocks, tmp_pat
     assert "cannot change 'caption.model'" in capsys.readouterr().err
     with pytest.raises(DataError, match="no word of 'zebra giraffe' is in the run's vocabulary"):
         search(rank_run, "zebra giraffe", root / "onehot.h5")
+    capsys.readouterr()
+    assert main(["caption", "search", str(rank_run), " ?! ", "--images", str(root / "onehot.h5")]) == 2
+    assert capsys.readouterr().err.strip() == "lienzo: error: the sentence has no words"
 
 
 def test_caption_verbs_need_a_caption_run(backbone_runs, blocks, capsys):
