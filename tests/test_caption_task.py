@@ -327,7 +327,8 @@ def test_caption_reports_render_in_chromium(rank_run, showtell_run, tmp_path):
 
 
 def test_finetune_under_ddp_on_two_cpu_processes(backbone_runs, blocks, tmp_path):
-    """The image network stops at caption.layer, so DDP must look for unused parameters (the layers after it)."""
+    """Fine-tuning under DDP (strategy auto on 2 CPU processes): the layers past caption.layer get no gradients,
+    so DDP has no unused parameters to trip on."""
     import os
     import subprocess
     import sys
@@ -336,7 +337,7 @@ def test_finetune_under_ddp_on_two_cpu_processes(backbone_runs, blocks, tmp_path
     args = ["task=caption", f"data.captions={captions}", "data.root=null", "data.batch_size=16", "caption.model=showtell",
             f"caption.backbone={root / 'runs' / 'net'}", "caption.weights=null", "caption.layer=penultimate",
             "caption.finetune=true", "caption.min_count=1", "caption.word_dim=16", "caption.hidden=16",
-            "trainer.max_epochs=1", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
+            "trainer.max_epochs=1", "trainer.devices=2", "trainer.accelerator=cpu",  # strategy auto: DDP
             "trainer.precision=32", "trainer.progress=false", f"run.dir={tmp_path}", "run.name=ddp"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
@@ -372,3 +373,21 @@ def test_captions_study_end_to_end(fashion_root, tmp_path):
     page = (folder / "study.html").read_text()
     assert "showtell/plots/examples/images_test_00000.png" in page  # the page shows the run's own thumbnails
     assert (folder / "showtell" / "plots" / "examples" / "images_test_00000.png").is_file()
+
+
+def test_finetune_leaves_the_layers_past_the_feature_layer_out(backbone_runs, blocks):
+    """penultimate = the input of the head: the head never runs, so it gets no gradients (and DDP under any
+    strategy finds no unused parameters); the layers before it learn."""
+    from lienzo.tasks import get_task
+
+    root, captions = blocks
+    cfg = _config(root, captions, "showtell", "probe", "caption.features=null", f"caption.backbone={root / 'runs' / 'net'}",
+                  "caption.weights=null", "caption.layer=penultimate", "caption.finetune=true")
+    task = get_task("caption")
+    data = task.data_module(cfg)
+    data.setup("fit")
+    module = task.build_module(cfg, task.data_info(data))
+    trainable = {n.removeprefix("encoder.model.") for n, p in module.named_parameters()
+                 if n.startswith("encoder.model.") and p.requires_grad}
+    assert trainable == {"features.conv1.weight", "features.conv1.bias", "features.conv2.weight",
+                         "features.conv2.bias", "neck.fc1.weight", "neck.fc1.bias"}

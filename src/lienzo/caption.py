@@ -132,6 +132,9 @@ def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -
     elif images.is_file():
         from .tasks.caption_data import backbone_id, read_image_features
 
+        if cap.module.encoder is not None:
+            raise DataError(f"{images}: this run fine-tuned its image network, so features computed before are not "
+                            "its own; give a folder of images (--images FOLDER)")
         found = read_image_features(images)
         info = cap.loaded.info
         same_net = not info.get("backbone") or (backbone_id(found.backbone), found.layer) == (info["backbone"], info["layer"])

@@ -148,6 +148,27 @@ def validate(cfg) -> None:
 
 # -- the LightningModule -----------------------------------------------------------------------------
 
+def _freeze_unreached(encoder: torch.nn.Module, preprocess) -> None:
+    """The layers of the image network past caption.layer never run: no gradients for them (so DDP, under any
+    strategy, has no unused parameters, and the optimizer none to carry). A layer counts as run when its
+    forward finished on a probe image (in eval mode: no batch-norm statistics move)."""
+    owners = [m for m in encoder.model.modules() if any(True for _ in m.parameters(recurse=False))]
+    finished: set[int] = set()
+    hooks = [m.register_forward_hook(lambda mod, _inputs, _output: finished.add(id(mod))) for m in owners]
+    mode = encoder.training
+    try:
+        with torch.no_grad():
+            encoder.eval()(torch.zeros(1, preprocess.channels, *preprocess.output_size))
+    finally:
+        encoder.train(mode)
+        for hook in hooks:
+            hook.remove()
+    for module in owners:
+        if id(module) not in finished:
+            for param in module.parameters(recurse=False):
+                param.requires_grad_(False)
+
+
 class CaptionModule(L.LightningModule):
     """One captioning network (`self.model`: rank, showtell or attend) on cached image features."""
 
@@ -161,6 +182,7 @@ class CaptionModule(L.LightningModule):
 
             self.encoder = FeatureExtractor(backbone, config["caption"]["layer"])
             self.preprocess = backbone.preprocess
+            _freeze_unreached(self.encoder, backbone.preprocess)
         c = config["caption"]
         self.kind = c["model"]
         self.margin = c["margin"] if c["margin"] is not None else MARGINS[c["loss"]]
@@ -428,11 +450,7 @@ class Caption(Task):
         return macs
 
     def trainer_kwargs(self, cfg) -> dict:
-        kwargs = {"gradient_clip_val": cfg.caption.grad_clip} if cfg.caption.grad_clip else {}
-        if cfg.caption.finetune and cfg.trainer.strategy == "ddp":
-            # The image network runs up to caption.layer only: the layers after it get no gradients.
-            kwargs["strategy"] = "ddp_find_unused_parameters_true"
-        return kwargs
+        return {"gradient_clip_val": cfg.caption.grad_clip} if cfg.caption.grad_clip else {}
 
     def describe(self, cfg, module, info: dict) -> dict:
         return {"arch": cfg.caption.model, "parameters": sum(p.numel() for p in module.parameters()),

@@ -175,7 +175,7 @@ class ImageFiles:
         first = self.take(torch.tensor([0]))
         runner(first, resized=True)  # one image through the network: the layer's output shape
         self.shape = tuple(int(v) for v in runner.extractor.output_shape)
-        self.backbone, self.layer, self.weights = backbone, layer, weights
+        self.backbone, self.layer, self.weights = backbone_id(backbone), layer, weights
         self.path = root
 
     @property
@@ -319,6 +319,7 @@ class CaptionData(L.LightningDataModule):
         self.dataset = read_captions(d.captions, d.format, split_file=d.split_file, restval=d.restval,
                                      val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=self.cfg.run.seed)
         root = self.images_root
+        self._keep(lambda image: any(image.tokens), "without a caption of any word", "their captions are empty")
         if not c.features:  # images are read (features computed, or the network fine-tuned): they must be there
             self._keep(lambda image: (root / image.file).is_file(), "not found", f"data.root is {root}")
         files = sorted({image.file for image in self.dataset.images})
