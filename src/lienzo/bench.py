@@ -93,7 +93,7 @@ def _bench_config(arch, batch_size, precision, overrides):
         "data": {"batch_size": 128, "val_fraction": 0.0, "normalize": False},
         "model": {"arch": arch},
         "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
-        "trainer": {"precision": "auto", "max_epochs": 1, "progress": False},
+        "trainer": {"precision": "auto", "max_epochs": 1, "progress": False, "monitor": "train_loss"},  # no val split
     }, [*overrides, *(f"{key}={value}" for key, value in given.items() if value is not None)])
 
 
