@@ -249,3 +249,17 @@ def test_the_run_says_how_long_it_will_take_from_a_measured_warm_up(data_root, t
     assert int(warm.group(3)) == steps_left
     assert abs(float(warm.group(2)) * steps_left / 1000 - int(warm.group(1))) <= 1
     assert re.search(r"epoch 1 took \d+ s with validation: about \d+ s to go", caplog.text)
+
+
+def test_compare_keeps_the_line_of_a_run_without_validation(monkeypatch):
+    """One run logged val_loss, the other only train_loss: the loss panel holds a line for each."""
+    from lienzo.report import compare
+
+    drawn = []
+    monkeypatch.setattr(compare, "_png_data", lambda fig: drawn.append(fig) or "png")
+    histories = {"a": [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2}, {"epoch": 2, "train_loss": 0.8, "val_loss": 1.0}],
+                 "b": [{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.7}]}
+    assert compare.compare_figure(histories) == "png"
+    ax = drawn[0].axes[0]
+    lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    assert lines == {"a": [1.2, 1.0], "b (train_loss)": [0.9, 0.7]}

@@ -39,11 +39,13 @@ def compare_figure(histories: dict[str, list[dict]]) -> str | None:
     for ax, (base, columns) in zip(axes, groups.items()):
         preferred = [c for c in columns if c.startswith("val_")] or columns
         for name, history in histories.items():
-            column = next((c for c in preferred if any(c in r for r in history)), None)
+            # validation where this run has it, else what it logged (a run without a validation split keeps its line)
+            column = next((c for c in [*preferred, *columns] if any(c in r for r in history)), None)
             if column is None:
                 continue
             values = [r.get(column, math.nan) for r in history]
-            ax.plot([r["epoch"] for r in history], values, "-o", ms=3, label=name)
+            label = name if column in preferred or len(preferred) == len(columns) else f"{name} ({column})"
+            ax.plot([r["epoch"] for r in history], values, "-o", ms=3, label=label)
         finish_panel(ax, preferred[0] if len(preferred) == 1 else base, base)
     return _png_data(fig)
 
