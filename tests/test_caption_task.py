@@ -321,7 +321,7 @@ def test_caption_reports_render_in_chromium(rank_run, showtell_run, tmp_path):
     page = (rank_run / "report.html").read_text()
     assert "Image annotation: the test images" in page and "Image search: the top images for test sentences" in page
     assert page.count("plots/examples/") >= 8
-    assert all((rank_run / "plots" / "examples").glob("*.png"))
+    assert len(list((rank_run / "plots" / "examples").glob("*.png"))) >= 8  # the thumbnails the page shows
     assert_page_renders(rank_run / "report.html", tmp_path)
     assert_page_renders(showtell_run / "report.html", tmp_path)
 

@@ -67,12 +67,9 @@ class CaptionRun:
         for feats, index, bad in self.runner.files(paths, workers=0):
             errors.update({i: err for i, err in bad})
             if feats is not None:
-                chunks.append(self._as_model_input(torch.from_numpy(feats)))
+                chunks.append(self.module.prepare(torch.from_numpy(feats)))
                 kept += index.tolist()
         return (torch.cat(chunks) if chunks else None), kept, errors
-
-    def _as_model_input(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.module.prepare(feats)
 
     def sentence_embeddings(self, sentences: list[str]) -> torch.Tensor:
         from .data.captions import encode_captions
@@ -130,17 +127,13 @@ def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -
             raise DataError(f"{images}: no image could be read ({next(iter(errors.values()))})")
         names = [str(files[i]) for i in kept]
     elif images.is_file():
-        from .tasks.caption_data import backbone_id, read_image_features
+        from .tasks.caption_data import check_same_network, read_image_features
 
         if cap.module.encoder is not None:
             raise DataError(f"{images}: this run fine-tuned its image network, so features computed before are not "
                             "its own; give a folder of images (--images FOLDER)")
         found = read_image_features(images)
-        info = cap.loaded.info
-        same_net = not info.get("backbone") or (backbone_id(found.backbone), found.layer) == (info["backbone"], info["layer"])
-        if list(found.shape) != list(info["feature_shape"]) or not same_net:
-            raise DataError(f"{images}: features of {found.backbone} {found.layer} {list(found.shape)}; the run was "
-                            f"trained on {info.get('backbone')} {info.get('layer')} {info['feature_shape']}")
+        check_same_network(found, cap.loaded.info)
         names = sorted(found.rows, key=found.rows.get)  # paths relative to the images folder it was made from
         feats = cap.module.prepare(found.features[[found.rows[n] for n in names]])
     else:

@@ -1,18 +1,20 @@
-"""The caption task's data: image features computed once per (caption file, images, backbone, layer) and cached
-in HDF5, the vocabulary of the training captions, and loaders of (image feature, caption) pairs.
+"""The caption task's data: image features computed once per (images, backbone, layer) and cached in HDF5,
+the vocabulary of the training captions, and loaders of (image feature, caption) pairs.
 
-    path = cached_features(dataset, images_root, backbone="vgg16", layer="fc7", weights="IMAGENET1K_V1",
-                           cache="cache/features")      # reused by every caption run on the same data
+    path = features_path("cache/features", files, images_root, "vgg16", "fc7", "IMAGENET1K_V1")
+    cached_features(files, images_root, path, backbone="vgg16", layer="fc7", weights="IMAGENET1K_V1")
     data = CaptionData(cfg)                             # lienzo.tasks.caption builds it from a config
-    data.setup("fit"); data.vocab, data.feature_shape, data.splits["test"].captions
+    data.setup("fit"); data.vocab, data.features.shape, data.splits["test"].references
 
-Features file layout (`cache/features/<captions stem>-<backbone>-<layer>-<hash>.h5`):
+Features file layout (`cache/features/<images folder>-<backbone>-<layer>-<hash>.h5`, reused by every caption
+run over the same images, backbone, weights and layer):
 
     /features  float32 N×D (float16 for convolutional grids, N×C·H·W)
     /files     str N        (image paths relative to the images root)
-    attributes: backbone, layer, weights, shape (C[, H, W]: the layer's output per image), captions, images, complete
+    /readable  bool N       (False: the image could not be decoded and has no features)
+    attributes: backbone, layer, weights, shape (C[, H, W]: the layer's output per image), images, unreadable, complete
 
-It is written as `<file>.partial` and renamed when complete, so a file under its final name is always whole.
+It is written as `<file>.partial-<pid>` and renamed when complete, so a file under its final name is always whole.
 """
 
 from __future__ import annotations
@@ -55,9 +57,6 @@ class ImageFeatures:
     path: Path
     weights: str | None = None
 
-    @property
-    def is_grid(self) -> bool:
-        return len(self.shape) == 3
 
 
 def _stat(path: str | None) -> list:
@@ -136,6 +135,16 @@ def cached_features(files: list[str], images_root: str | Path, path: Path, *, ba
     return path
 
 
+def check_same_network(features: ImageFeatures, info: dict) -> None:
+    """Features for a saved run must come from the network (and layer) it was trained on: one error line
+    naming both otherwise."""
+    given = (list(features.shape), backbone_id(features.backbone), features.layer)
+    trained = (list(info["feature_shape"]), info.get("backbone"), info.get("layer"))
+    if given[0] != trained[0] or (trained[1] and given[1:] != trained[1:]):
+        raise DataError(f"{features.path}: features of {given[1]} {given[2]} {given[0]}; the run was trained on "
+                        f"{trained[1]} {trained[2]} {trained[0]}")
+
+
 def read_image_features(path: str | Path) -> ImageFeatures:
     """A features file (as `cached_features` writes it) in memory, as stored (flat; grids in float16)."""
     path = Path(path)
@@ -178,9 +187,6 @@ class ImageFiles:
         self.backbone, self.layer, self.weights = backbone_id(backbone), layer, weights
         self.path = root
 
-    @property
-    def is_grid(self) -> bool:
-        return len(self.shape) == 3
 
     def take(self, rows: torch.Tensor) -> torch.Tensor:
         out = []
@@ -369,15 +375,8 @@ class CaptionData(L.LightningDataModule):
         self.dataset.images = [image for image in self.dataset.images if wanted(image)]
 
     def _check_against_run(self) -> None:
-        """A saved run's features must come from the network (and layer) it was trained on."""
-        if not self.info:
-            return
-        f, info = self.features, self.info
-        given = (list(f.shape), backbone_id(f.backbone), f.layer)
-        trained = (list(info["feature_shape"]), info.get("backbone"), info.get("layer"))
-        if given[0] != trained[0] or (trained[1] and (given[1], given[2]) != (trained[1], trained[2])):
-            raise DataError(f"{f.path}: features of {given[1]} {given[2]} {given[0]}; the run was trained on "
-                            f"{trained[1]} {trained[2]} {trained[0]}")
+        if self.info:
+            check_same_network(self.features, self.info)
 
     # -- facts ---------------------------------------------------------------------------------------
     def summary(self) -> dict:
