@@ -122,3 +122,74 @@ def test_fashion_fast_recipe_beats_a_fixed_accuracy_after_one_epoch(fashion_root
     with open(run / "history.csv") as f:
         row = next(csv.DictReader(f))
     assert float(row["test_top1"]) >= 0.86  # the curve's point, without test-time augmentation
+
+
+# -- progressive resizing ----------------------------------------------------------------------------
+
+def test_progressive_size_grows_linearly_to_full_size():
+    from lienzo.data.transforms import progressive_size
+
+    # 28 px, first epoch at 0.64 (17.92 → 18 px), full size from epoch round(0.5 · 20) = 10
+    sizes = [progressive_size(28, epoch, 20, 0.64, 0.5) for epoch in range(20)]
+    assert sizes == [18, 19, 20, 21, 22, 23, 24, 25, 26, 27] + [28] * 10
+    assert [progressive_size(28, e, 4, 0.5, 1.0) for e in range(4)] == [14, 18, 21, 25]  # 14 + 14·e/4
+    assert [progressive_size(32, e, 3, None) for e in range(3)] == [32, 32, 32]  # off
+    assert progressive_size(28, 0, 20, 1.0) == 28
+
+
+def test_resize_keeps_a_batch_of_the_right_size_and_antialiases_when_shrinking():
+    from lienzo.data.transforms import resize
+
+    i = torch.arange(12)
+    checkerboard = ((i[:, None] + i[None, :]) % 2).float().view(1, 1, 12, 12)
+    assert resize(checkerboard, (12, 12)) is checkerboard
+    # plain bilinear sampling at 3× lands on pixel centres and keeps the pattern (aliasing); the
+    # antialiased shrink averages it to its mean, 0.5, within 1.5 %
+    small = resize(checkerboard, (4, 4))
+    assert small.shape == (1, 1, 4, 4) and (small - 0.5).abs().max() < 0.015
+
+
+def test_progressive_training_sees_small_images_first_and_evaluates_at_full_size(tmp_path, monkeypatch):
+    from lienzo import load_config, train
+    from lienzo.runs import read_metrics
+    from lienzo.tasks import classify
+    from tests.helpers import write_idx_dataset
+
+    seen, real_resize = [], classify.resize
+    monkeypatch.setattr(classify, "resize", lambda x, size: seen.append(tuple(size)) or real_resize(x, size))
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    cfg = load_config("configs/fashion_fast.yaml", [
+        f"data.root={root}", "data.batch_size=30", "trainer.max_epochs=4", "trainer.progress=false",
+        "trainer.test_every_epoch=false", f"run.dir={tmp_path / 'runs'}", "data.progressive_scale=0.5",
+        "data.progressive_fraction=0.5"])
+    run = train(cfg)
+    # 2 steps an epoch; ramp over round(0.5 · 4) = 2 epochs: 14 px, 21 px, then 28 px (the batch as it is)
+    assert seen == [(14, 14)] * 2 + [(21, 21)] * 2 + [(28, 28)] * 4
+    assert read_metrics(run / "metrics.json")["test"]["count"] == 30  # scored at 28 px: no resize call
+
+
+def test_progressive_resizing_refuses_a_network_of_one_input_size(tmp_path):
+    from lienzo import load_config, train
+    from lienzo.errors import ConfigError
+    from tests.helpers import write_idx_dataset
+
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    cfg = load_config("configs/fashion_basenet.yaml", [
+        f"data.root={root}", "trainer.max_epochs=1", "trainer.progress=false", f"run.dir={tmp_path / 'runs'}",
+        "data.progressive_scale=0.5"])
+    with pytest.raises(ConfigError, match=r"basenet takes only 28×28 images, not the first epoch's 14×14"):
+        train(cfg)
+    with pytest.raises(ConfigError, match="data.progressive_scale: must be in"):
+        load_config("configs/fashion_fast.yaml", ["data.progressive_scale=0"])
+
+
+def test_time_estimate_counts_later_steps_at_their_cost():
+    from types import SimpleNamespace
+
+    from lienzo.train import TimeEstimate
+
+    trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
+    module = SimpleNamespace(relative_step_cost=lambda epoch: [0.25, 0.5, 1.0, 1.0][epoch])
+    # 5 steps of epoch 0 done, 35 to go: 5 more at 0.25, 10 at 0.5 (2×), 20 at 1.0 (4×), in epoch-0 steps
+    assert TimeEstimate._weighted(trainer, module, 35, 5) == 5 + 20 + 80
+    assert TimeEstimate._weighted(trainer, SimpleNamespace(), 35, 5) == 35  # a task without costs

@@ -27,6 +27,9 @@ class DataConfig:
     batch_size: int = 32  # the practice's batch size
     augment: str = "none"  # none, basic, standard, strong
     random_erasing: float | None = None  # probability per image; None = the preset's (0.5 for strong, else 0)
+    progressive_scale: float | None = None  # progressive resizing: the first epoch trains on images scaled by this
+    # (e.g. 0.7: 28 → 20 px), growing linearly to full size over progressive_fraction of the epochs; None = off
+    progressive_fraction: float = 0.5
     normalize: bool = True  # per-channel mean/std from the training split only
     classes: list[str] | None = None  # train on a subset of class names (the practice used 25 of 100)
     label_mode: str = "fine"  # CIFAR-100: fine or coarse labels
@@ -276,6 +279,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"trainer.max_epochs: must be at least 1, got {cfg.trainer.max_epochs}")
     if cfg.data.image_size is not None and len(cfg.data.image_size) not in (1, 2):
         raise ConfigError(f"data.image_size: expected [H, W], got {cfg.data.image_size}")
+    if cfg.data.progressive_scale is not None and not 0 < cfg.data.progressive_scale <= 1:
+        raise ConfigError(f"data.progressive_scale: must be in (0, 1], got {cfg.data.progressive_scale}")
+    if not 0 < cfg.data.progressive_fraction <= 1:
+        raise ConfigError(f"data.progressive_fraction: must be in (0, 1], got {cfg.data.progressive_fraction}")
     if cfg.data.random_erasing is not None and not 0 <= cfg.data.random_erasing <= 1:
         raise ConfigError(f"data.random_erasing: must be a probability, got {cfg.data.random_erasing}")
     if cfg.trainer.ema_decay is not None and not 0.0 <= cfg.trainer.ema_decay < 1.0:

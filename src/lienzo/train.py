@@ -130,7 +130,7 @@ class TimeEstimate(L.Callback):
             return
         per_step = (time.perf_counter() - self._start) / self.measure
         remaining = max(int(trainer.estimated_stepping_batches) - trainer.global_step, 0)
-        self.estimate = per_step * remaining
+        self.estimate = per_step * self._weighted(trainer, pl_module, remaining, batch_idx + 1)
         if trainer.is_global_zero:
             log.info("about %s of training to go (%.1f ms a step over %d steps; validation and the final "
                      "evaluation come on top)", _duration(self.estimate), 1000 * per_step, remaining)
@@ -140,8 +140,25 @@ class TimeEstimate(L.Callback):
         if trainer.current_epoch != self._first_epoch or epochs_left <= 0 or not trainer.is_global_zero:
             return
         seconds = time.perf_counter() - self._epoch_start
+        left = self._weighted(trainer, pl_module, epochs_left * trainer.num_training_batches, trainer.num_training_batches)
         log.info("epoch %d took %s with validation: about %s to go", trainer.current_epoch + 1, _duration(seconds),
-                 _duration(seconds * epochs_left))
+                 _duration(seconds * left / trainer.num_training_batches))
+
+    @staticmethod
+    def _weighted(trainer, pl_module, remaining: int, done_in_epoch: int) -> float:
+        """`remaining` steps counted in steps of the current epoch: a task whose steps cost more or less in
+        later epochs (progressive resizing) says how much through `relative_step_cost(epoch)`."""
+        cost = getattr(pl_module, "relative_step_cost", None)
+        per_epoch = trainer.num_training_batches
+        if cost is None or not per_epoch or per_epoch == float("inf"):
+            return float(remaining)
+        epoch, now, total = trainer.current_epoch, cost(trainer.current_epoch), 0.0
+        take = min(remaining, max(per_epoch - done_in_epoch, 0))
+        while remaining > 0:
+            total += take * cost(epoch) / now
+            remaining -= take
+            epoch, take = epoch + 1, min(remaining, per_epoch)
+        return total
 
 
 def _duration(seconds: float) -> str:

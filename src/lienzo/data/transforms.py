@@ -130,6 +130,23 @@ def trivial_augment(images: torch.Tensor, groups: int = 8, generator: torch.Gene
         return torch.cat([op(chunk) for chunk in images.chunk(groups)])
 
 
+def progressive_size(full: int, epoch: int, max_epochs: int, scale: float | None, fraction: float = 0.5) -> int:
+    """Side length of the training images at `epoch` (0-based) under progressive resizing (fast.ai's
+    DAWNBench runs, MosaicML Composer's ProgressiveResizing): `full`·`scale` at the first epoch, growing
+    linearly to `full` at epoch fraction·max_epochs (rounded), full size from then on. scale None = full."""
+    ramp = math.floor(fraction * max_epochs + 0.5)  # halves round up, here and below
+    if scale is None or scale >= 1 or epoch >= ramp:
+        return full
+    return max(1, min(full, math.floor(full * (scale + (1 - scale) * epoch / ramp) + 0.5)))
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A batch scaled to size (H, W), antialiased when shrinking; the batch itself when it has that size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+
+
 class BatchAugment:
     """A named preset: none, basic (flip + padded crop), standard (+ rotation, translation, zoom,
     brightness/contrast), strong (+ TrivialAugmentWide and random erasing).

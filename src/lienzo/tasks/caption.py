@@ -138,7 +138,7 @@ def validate(cfg) -> None:
         raise ConfigError(f"caption.margin: must be >= 0, got {c.margin}")
     if c.grad_clip is not None and c.grad_clip <= 0:
         raise ConfigError(f"caption.grad_clip: must be > 0 (or null for no clipping), got {c.grad_clip}")
-    for key in ("image_size", "channels", "classes", "random_erasing"):
+    for key in ("image_size", "channels", "classes", "random_erasing", "progressive_scale"):
         if getattr(d, key) is not None:
             raise ConfigError(f"data.{key}: not used by the caption task (the image network's own preprocessing "
                               "sizes the images; captions, not classes, are the labels)")

@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric
 
 from ..config import FinetuneConfig, validate_finetune
 from ..data.module import ClassificationData
-from ..data.transforms import BatchAugment, Normalizer
+from ..data.transforms import BatchAugment, Normalizer, progressive_size, resize
 from ..errors import ConfigError, DataError
 from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
 from ..metrics.classification import classification_metrics
@@ -53,6 +53,7 @@ class ClassifyModule(L.LightningModule):
         self.model = model
         self.augment = BatchAugment(config["data"]["augment"], erasing=config["data"]["random_erasing"])
         self.channels_last = config["trainer"]["channels_last"]
+        self.progressive = (config["data"].get("progressive_scale"), config["data"].get("progressive_fraction", 0.5))
         self.normalizer = Normalizer(info["mean"], info["std"])
         self.label_smoothing = float(config["optim"]["label_smoothing"])
         self.seed = int(config["run"]["seed"])
@@ -86,12 +87,26 @@ class ClassifyModule(L.LightningModule):
             x = self.augment.erase(self.normalizer(self.augment(images)))
         else:
             x = self.normalizer(images)  # uint8 → normalised float in one fused op
+        if training and self.progressive[0] is not None:
+            x = resize(x, [self.train_size(self.current_epoch, side) for side in x.shape[-2:]])
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, labels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def train_size(self, epoch: int, full: int | None = None) -> int:
+        """Side length of the training images at `epoch` (data.progressive_scale; full size without it)."""
+        full = full or int(self.hparams.info["input_shape"][-1])
+        scale, fraction = self.progressive
+        return progressive_size(full, epoch, int(self.hparams.config["trainer"]["max_epochs"]), scale, fraction)
+
+    def relative_step_cost(self, epoch: int) -> float:
+        """A training step's cost at `epoch` against one at full size (the pixels it convolves), for the
+        time estimate under progressive resizing."""
+        full = int(self.hparams.info["input_shape"][-1])
+        return (self.train_size(epoch, full) / full) ** 2
 
     def _update(self, split: str, logits, labels, loss) -> None:
         # argmax takes the first of tied maxima, the same tie rule as metrics.target_rank
@@ -215,6 +230,25 @@ class ClassifyModule(L.LightningModule):
         if stage == "fit" and hasattr(self.model, "init_from_data") and datamodule is not None:
             images = datamodule.train_arrays.images[:10_000]
             self.model.init_from_data(self.normalizer(images))
+        if stage == "fit" and self.progressive[0] is not None:
+            self._check_progressive()
+
+    @torch.no_grad()
+    def _check_progressive(self) -> None:
+        """Progressive resizing needs a network that takes smaller images (global pooling before its head)."""
+        channels, height, width = (int(v) for v in self.hparams.info["input_shape"])
+        size = (self.train_size(0, height), self.train_size(0, width))
+        was_training = self.model.training
+        try:
+            device = next(self.model.parameters()).device
+            self.model.eval()(torch.zeros(2, channels, *size, device=device))
+        except RuntimeError:
+            arch = self.hparams.config["model"]["arch"]
+            raise ConfigError(f"data.progressive_scale: {arch} takes only {height}×{width} images, not the first "
+                              f"epoch's {size[0]}×{size[1]} (use a network with global pooling, e.g. airnet or "
+                              "resnet18, or set data.progressive_scale=null)") from None
+        finally:
+            self.model.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The global generators (dropout, and anything else that draws from them) continue where they were.

@@ -107,6 +107,8 @@ def validate(cfg) -> None:
         raise ConfigError("trainer.precision=16: the gradient penalty's second derivatives need bf16 or 32")
     if cfg.data.augment != "none":
         raise ConfigError("data.augment: the generate task trains on the images as they are (none)")
+    if cfg.data.progressive_scale is not None:
+        raise ConfigError("data.progressive_scale: the generate task trains its networks at one image size (null)")
 
 
 # -- data --------------------------------------------------------------------------------------------
