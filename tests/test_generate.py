@@ -18,6 +18,7 @@ from lienzo import load_config
 from lienzo.cli import main
 from lienzo.data.hdf5 import load_hdf5, write_hdf5
 from lienzo.errors import ConfigError, DataError, ModelError, RunError
+from lienzo.metrics.generative import INCEPTION_FILE, seeded_subset
 from lienzo.models.registry import create_model
 from lienzo.tasks import get_task
 from lienzo.tasks.generate import check_generate_run, critic_loss, generator_loss, gradient_penalty
@@ -324,6 +325,178 @@ def test_sample_needs_a_generate_run(tmp_path):
         sample(tmp_path, n=2, out=tmp_path / "x.jpg")
     with pytest.raises(ConfigError, match="--n"):
         sample(tmp_path, n=0)
+
+
+# -- the scorer, the data of a saved run, evaluate ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scorer_run(tmp_path_factory):
+    """A BaseNet classify run of one epoch on 60 tiny grey images: a domain scorer that works offline."""
+    from tests.helpers import write_idx_dataset
+
+    tmp = tmp_path_factory.mktemp("scorer")
+    root = write_idx_dataset(tmp / "data", n_train=60, n_test=30)
+    return train(load_config(CONFIGS / "fashion_basenet.yaml", [
+        f"data.root={root}", "data.batch_size=20", "trainer.max_epochs=1", "trainer.progress=false",
+        "data.val_fraction=0", "trainer.threads=1", f"run.dir={tmp}", "run.name=cls"]))
+
+
+@pytest.fixture(scope="module")
+def every2_run(tmp_path_factory, scorer_run):
+    """5 epochs of 2 generator steps, an FID check after epochs 2 and 4 (domain features of `scorer_run`)."""
+    tmp = tmp_path_factory.mktemp("every2")
+    h5 = _write_h5(tmp / "rgba.h5", 4)
+    return train(_tiny(tmp, h5, "every2", f"gan.scorer={scorer_run}", "gan.score_every=2", "gan.score_samples=16",
+                       "gan.eval_samples=16", "gan.is_splits=2", "gan.steps_per_epoch=2", "trainer.max_steps=10"))
+
+
+def _cli_tiny(tmp: Path, h5: Path, name: str, *extra: str) -> list[str]:
+    """`lienzo train` arguments of `_tiny`'s config."""
+    return ["train", str(CONFIGS / "gan_fashion.yaml"), f"data.root={h5}", "data.image_size=[8,8]", "data.batch_size=8",
+            "model.maps=8", "model.z_dim=16", "gan.critic_steps=2", "gan.generator_batch=8", "gan.steps_per_epoch=3",
+            "gan.grid=4", "trainer.max_steps=6", "trainer.progress=false", "trainer.threads=1",
+            "trainer.accelerator=cpu", f"run.dir={tmp / 'runs'}", f"run.name={name}", *extra]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("lienzo: error:"), err
+    return err
+
+
+def test_the_scorer_is_checked_before_training(tmp_path, monkeypatch, capsys, scorer_run):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty cache: no Inception weights
+    monkeypatch.chdir(tmp_path)
+    h5 = _write_h5(tmp_path / "rgb.h5", 3)
+    (tmp_path / "empty").mkdir()
+    gan = tmp_path / "gan" / "checkpoints"
+    gan.mkdir(parents=True)
+    torch.save({"hyper_parameters": {"config": {"task": "generate"}}}, gan / "best.ckpt")
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    cases = [("inception", f"gan.scorer=inception: Inception weights missing: put {INCEPTION_FILE} in {hub}"),
+             (f"inception:{tmp_path / 'nope.pth'}", f"Inception weights file {tmp_path / 'nope.pth'} not found"),
+             (str(tmp_path / "empty"), f"gan.scorer: {tmp_path / 'empty'}: no best.ckpt in"),
+             (str(tmp_path / "gan"), "a generate run; a domain scorer needs a classify run"),
+             ("runs/study_masks/scorer", ("gan.scorer: runs/study_masks/scorer is not a run folder: make it first "
+                                          "(lienzo study masks)")),
+             ("runs/fashion_fast", "make it first (lienzo train configs/fashion_fast.yaml)")]
+    for scorer, message in cases:
+        assert main(_cli_tiny(tmp_path, h5, "a", f"gan.scorer={scorer}")) == 2, scorer
+        assert message in _one_line_error(capsys)
+        assert not (tmp_path / "runs").exists()  # no run folder, not even an empty one
+    # the same checks on --resume and in evaluate, before anything is trained or written
+    run = train(_tiny(tmp_path / "runs", h5, "ok"))
+    capsys.readouterr()
+    config = (run / "config.yaml").read_bytes()
+    files = sorted(run.rglob("*"))
+    assert main(["train", "--resume", str(run), "gan.scorer=inception"]) == 2
+    assert "gan.scorer=inception: Inception weights missing" in _one_line_error(capsys)
+    assert main(["evaluate", str(run), f"gan.scorer={tmp_path / 'gan'}", "--n", "20"]) == 2
+    assert "a generate run; a domain scorer needs a classify run" in _one_line_error(capsys)
+    assert (run / "config.yaml").read_bytes() == config and sorted(run.rglob("*")) == files
+    # what evaluate needs of a generate run: a scorer, the test split
+    assert main(["evaluate", str(run), "--n", "20"]) == 2
+    assert _one_line_error(capsys) == ("lienzo: error: gan.scorer: this run has no scorer; pass one: lienzo evaluate RUN "
+                                       "gan.scorer=RUN (a lienzo classifier run) or gan.scorer=inception (with its "
+                                       "weights file)")
+    assert main(["evaluate", str(run), f"gan.scorer={scorer_run}", "--split", "val", "--n", "20"]) == 2
+    assert "--split val: generate runs are scored against the test split" in _one_line_error(capsys)
+    assert sorted(run.rglob("*")) == files
+
+
+def test_resume_and_evaluate_refuse_data_of_another_shape(tmp_path, capsys, scorer_run):
+    rgba, rgb = _write_h5(tmp_path / "rgba.h5", 4), _write_h5(tmp_path / "rgb.h5", 3)
+    rgba16 = _write_h5(tmp_path / "rgba16.h5", 4, size=16)
+    run = train(_tiny(tmp_path, rgba, "run"))
+    capsys.readouterr()
+    config, files = (run / "config.yaml").read_bytes(), sorted(run.rglob("*"))
+    # resume on RGB images: one line naming both shapes, config.yaml as it was
+    assert main(["train", "--resume", str(run), f"data.root={rgb}"]) == 2
+    assert _one_line_error(capsys) == (f"lienzo: error: {rgb}: 3×8×8 images, but the run was trained on 4×8×8 "
+                                       "images: give a file of 4-channel images")
+    # networks that do not fit the checkpoint: found before config.yaml is rewritten
+    assert main(["train", "--resume", str(run), "model.maps=16"]) == 2
+    assert "checkpoint does not fit this run's networks" in _one_line_error(capsys)
+    assert (run / "config.yaml").read_bytes() == config and sorted(run.rglob("*")) == files
+    # evaluate on 16 px images of a run of 8 px ones
+    assert main(["evaluate", str(run), f"data.root={rgba16}", "data.image_size=null", f"gan.scorer={scorer_run}",
+                 "--n", "20"]) == 2
+    assert _one_line_error(capsys) == (f"lienzo: error: {rgba16}: 4×16×16 images, but the run was trained on 4×8×8 "
+                                       "images: set data.image_size=[8, 8]")
+    assert not (run / "evaluations").exists()
+
+
+def test_history_rows_hold_what_their_epoch_logged(every2_run):
+    with open(every2_run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert [r["val_fid"] != "" for r in rows] == [False, True, False, True, False]
+    assert [r["val_is"] != "" for r in rows] == [False, True, False, True, False]
+    assert [float(r["generator_steps"]) for r in rows] == [2.0, 4.0, 6.0, 8.0, 10.0]
+    assert "w" not in rows[0]  # the progress bar's last-step Wasserstein estimate is not history
+    metrics = json.loads((every2_run / "metrics.json").read_text())
+    fids = {int(r["epoch"]): float(r["val_fid"]) for r in rows if r["val_fid"]}
+    assert metrics["monitor"] == "val_fid" and metrics["best_epoch"] == min(fids, key=fids.get)
+
+
+def test_fid_checks_during_training_compare_with_training_images():
+    module = _module("gan.scorer=runs/x", "gan.score_samples=5", "gan.is_splits=5", "run.seed=7")
+    train_images = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 3, 2, 2)
+    test_images = torch.full((10, 3, 2, 2), 200, dtype=torch.uint8)
+    splits = {"train": train_images, "test": test_images}
+    module._trainer = SimpleNamespace(datamodule=SimpleNamespace(split_images=splits.get))
+    module.setup("fit")
+    scorer, reference = module._scoring
+    assert scorer is None  # built at the first check, on the module's device
+    picked = reference[:, 0, 0, 0].tolist()
+    assert len(set(picked)) == 5 and picked == sorted(picked) and max(picked) < 40  # training images, no repeats
+    assert picked != [0, 1, 2, 3, 4]  # not the first five
+    assert torch.equal(reference, seeded_subset(train_images, 5, 7 + 3))
+
+
+def test_generate_evaluations_have_the_metrics_envelope(every2_run, scorer_run):
+    from lienzo.evaluate import evaluate
+
+    result, path = evaluate(every2_run, samples=16)
+    saved = json.loads(path.read_text())
+    assert {k: saved[k] for k in ("task", "run", "split", "splits", "lienzo")} == {
+        "task": "generate", "run": "every2", "split": "test", "splits": ["test"],
+        "lienzo": __import__("lienzo").__version__}
+    assert saved["created"].startswith("20") and saved["checkpoint"].endswith("best.ckpt")
+    assert saved["main"] == {"split": "test", "metric": "fid", "mode": "min", "value": saved["test"]["fid"]}
+    assert saved["test"]["samples"] == 16 and saved["test"]["fid"] == pytest.approx(result["fid"])
+    assert result["task"] == "generate" and result["scorer"] == "domain:cls"
+    # a classify run's evaluation: the same envelope, written by the same function
+    _, cls_path = evaluate(scorer_run)
+    cls_saved = json.loads(cls_path.read_text())
+    assert set(cls_saved) - {"test"} == set(saved) - {"test"} and cls_saved["main"]["metric"] == "top1"
+
+
+def test_the_fid_curve_is_labelled_for_what_it_compares(every2_run, monkeypatch):
+    from lienzo.report import plots
+    from lienzo.runs import read_history
+
+    cfg = load_config(every2_run / "config.yaml")
+    report = get_task("generate").report(every2_run, cfg, json.loads((every2_run / "metrics.json").read_text()), [])
+    assert report.curve_labels == {"val_fid": "samples against training images", "val_is": "samples"}
+    legends = {}
+
+    def keep(fig, path):
+        for ax in fig.axes:
+            if ax.get_legend() is not None:  # the grid's spare panels have none
+                legends[ax.get_title()] = [t.get_text() for t in ax.get_legend().get_texts()]
+        return path
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    plots.plot_curves(read_history(every2_run / "history.csv"), every2_run / "x.png", report.curve_labels)
+    assert legends["fid"] == ["samples against training images"] and legends["is"] == ["samples"]
+    assert legends["wasserstein"] == ["training"]
+
+
+def test_study_masks_help_says_its_time(capsys):
+    with pytest.raises(SystemExit):
+        main(["study", "masks", "--help"])
+    assert "~35 minutes on a 2-core CPU" in " ".join(capsys.readouterr().out.split())
 
 
 # -- end to end ----------------------------------------------------------------------------------------

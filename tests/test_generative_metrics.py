@@ -15,7 +15,8 @@ from lienzo import load_config
 from lienzo.errors import ConfigError, DataError
 from lienzo.metrics.generative import (INCEPTION_FILE, TORCH_FIDELITY_FILE, DomainScorer, InceptionScorer, Scorer,
                                        check_count, fid, generative_metrics, inception_score, inception_weights, kid,
-                                       make_scorer, metrics_from_features, score_real, to_uint8, to_unit)
+                                       make_scorer, metrics_from_features, rgb_part, score_real, seeded_subset,
+                                       to_uint8, to_unit)
 from lienzo.models.build import load_run_network
 from lienzo.tasks.classify import predict_logits
 from lienzo.train import train
@@ -146,12 +147,35 @@ def test_generative_metrics_from_a_tensor_or_batches_and_against_real():
 
 
 def test_scorers_refuse_images_they_cannot_score():
-    with pytest.raises(DataError, match=r"C in \(1, 3, 4\), got shape \(2, 2, 4, 4\)"):
-        ChannelMeans().features(torch.zeros(2, 2, 4, 4))
+    with pytest.raises(DataError, match=r"C in \(1, 2, 3, 4\), got shape \(2, 5, 4, 4\)"):
+        ChannelMeans().features(torch.zeros(2, 5, 4, 4))
     with pytest.raises(DataError, match="int32"):
         ChannelMeans().features(torch.zeros(2, 3, 4, 4, dtype=torch.int32))
     with pytest.raises(DataError, match="no images"):
         ChannelMeans().features([])
+
+
+def test_the_mask_channel_is_left_out_of_scoring():
+    images = torch.arange(2 * 4 * 2 * 2, dtype=torch.uint8).view(2, 4, 2, 2)
+    assert torch.equal(rgb_part(images), images[:, :3])            # RGB + mask → RGB
+    assert torch.equal(rgb_part(images[:, :2]), images[:, :1])     # grey + mask → grey
+    for channels in (1, 3):
+        assert torch.equal(rgb_part(images[:, :channels]), images[:, :channels])
+    grey = torch.tensor([0.0, 0.5]).view(2, 1, 1, 1).expand(2, 1, 4, 4)
+    grey_mask = torch.cat([grey, torch.ones(2, 1, 4, 4)], dim=1)  # grey + mask GANs' samples score as their grey
+    features, _ = ChannelMeans().features(rgb_part(grey_mask))
+    assert features[:, 0].tolist() == [0.5, 0.75]
+
+
+def test_seeded_subset_is_a_fixed_random_draw_in_file_order():
+    images = torch.arange(100).view(100, 1, 1, 1)
+    picked = seeded_subset(images, 10, seed=3).flatten().tolist()
+    assert len(set(picked)) == 10 and picked == sorted(picked) and picked != list(range(10))
+    assert seeded_subset(images, 10, seed=3).flatten().tolist() == picked
+    assert seeded_subset(images, 10, seed=4).flatten().tolist() != picked
+    expected = sorted(torch.randperm(100, generator=torch.Generator().manual_seed(3))[:10].tolist())
+    assert picked == expected
+    assert seeded_subset(images, 100, seed=3) is images and seeded_subset(images, 500, seed=3) is images
 
 
 # -- the Inception scorer --------------------------------------------------------------------------
@@ -222,6 +246,8 @@ def test_inception_scorer_features_logits_and_channels(inception):
     assert torch.allclose(with_mask[1], logits[:1], rtol=1e-5, atol=1e-5)
     grey_features = inception.features(grey)[0]  # one channel: repeated to three
     assert torch.allclose(grey_features, features[1:], rtol=1e-5, atol=1e-5)
+    grey_mask = inception.features(torch.cat([grey, mask], dim=1))[0]  # grey + mask: scored on the grey
+    assert torch.allclose(grey_mask, features[1:], rtol=1e-5, atol=1e-5)
 
 
 # -- the domain scorer -----------------------------------------------------------------------------
@@ -263,6 +289,8 @@ def test_domain_scorer_brings_rgb_and_mask_images_to_the_run_input(classifier_ru
     assert torch.allclose(logits, expected, atol=1e-4)
     mask = torch.ones(5, 1, 32, 32)
     assert torch.equal(scorer.features(torch.cat([rgb, mask], dim=1))[1], logits)
+    grey32 = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]  # a grey + mask sample: its grey
+    assert torch.equal(scorer.features(torch.cat([grey32, mask], dim=1))[1], scorer.features(grey32)[1])
 
 
 def test_domain_scorer_refuses_a_run_of_another_task(classifier_run, tmp_path):

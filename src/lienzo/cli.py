@@ -189,6 +189,7 @@ def _add_summary(verbs) -> None:
     p.add_argument("--num-classes", type=positive_int, default=None,
                    help="a classifier's classes (default: 1000 from 64 px up, else 10)")
     _json_flag(p)
+    _overrides(p, "model.* settings as in a config, e.g. model.maps=32 model.z_dim=64 or model.variant=imagenet")
     p.set_defaults(handler=_summary)
 
 
@@ -340,6 +341,7 @@ def _add_curate_masks(curate_verbs) -> None:
                    help="keep instances covering at least this fraction of the (square) image (default: 0.15)")
     c.add_argument("--categories", help="comma-separated category names to keep (default: all)")
     c.add_argument("--strict", action="store_true", help="a listed image that is missing is an error, not skipped")
+    _test_split_flags(c, "by whole images (no photo on both sides), per category")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     _json_flag(c)
     c.set_defaults(handler=_curate_coco_masks)
@@ -354,9 +356,18 @@ def _add_curate_masks(curate_verbs) -> None:
                    help="most of the foreground on the 1-pixel image frame (default: 0.2)")
     c.add_argument("--largest-component", action="store_true", help="keep only each mask's largest connected region")
     c.add_argument("--label", default="object", help="the one class name of the samples (default: object)")
+    _test_split_flags(c, "chosen per file")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     _json_flag(c)
     c.set_defaults(handler=_curate_mask_pairs)
+
+
+def _test_split_flags(c, how: str) -> None:
+    """--test/--seed of coco-masks and mask-pairs: a held-out group, so a GAN's FID has unseen images to compare."""
+    c.add_argument("--test", type=fraction, default=0.0,
+                   help=f"hold out this share of the samples, {how}, as group 'test' beside 'train' "
+                        "(default: 0, one split)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the --test split (default: 0)")
 
 
 def _add_caption(verbs) -> None:
@@ -414,7 +425,7 @@ def _add_study(verbs) -> None:
                                description="Composites of Fashion-MNIST garments on photo crops (RGB + the garment's "
                                            "mask), a domain scorer trained on them, WGAN-GP with 3 and 4 channels at "
                                            "the same budget, and a table of IS/FID/KID with sample grids "
-                                           "(~50 minutes on a 2-core CPU; --full: the paper's size, for a GPU).")
+                                           "(~35 minutes on a 2-core CPU; --full: the paper's size, for a GPU).")
     m.add_argument("--out", default="runs/study_masks", help="study folder, a new name if taken (default: runs/study_masks)")
     m.add_argument("--full", action="store_true", help="64 px, 128 maps, 100k generator steps, 50,000 samples (a GPU)")
     m.add_argument("--steps", type=positive_int, help="generator steps of each GAN (default: 1200; --full 100000)")
@@ -698,10 +709,36 @@ def _models(args) -> int:
     return EXIT_OK
 
 
+# The task whose config section `model` a kind of model is set by in a training config.
+_TASK_OF_KIND = {"classifier": "classify", "gan": "generate", "caption": "caption"}
+_NOT_SETTINGS = ("arch", "pretrained")  # the positional ARCH; weights do not change the layers
+
+
+def _model_settings(arch: str, overrides: list[str] = ()) -> dict:
+    """Builder arguments from `model.*` key=value overrides, typed and checked as `lienzo train` does (an
+    unknown key or a wrong type names the key); only the keys given, so the rest stay the builder's defaults."""
+    from .config import parse_override
+    from .models.registry import model_kind
+    from .tasks import config_from_dict
+
+    keys = []
+    for text in overrides:
+        path, _ = parse_override(text)
+        if len(path) != 2 or path[0] != "model" or path[1] in _NOT_SETTINGS:
+            raise ConfigError(f"lienzo summary {arch}: {text.strip()}: only model.* settings other than "
+                              f"{', '.join('model.' + k for k in _NOT_SETTINGS)} (e.g. model.maps=32)")
+        keys.append(path[1])
+    if not keys:
+        return {}
+    cfg = config_from_dict({"task": _TASK_OF_KIND[model_kind(arch)], "model": {"arch": arch}}, list(overrides))
+    return {key: getattr(cfg.model, key) for key in dict.fromkeys(keys)}
+
+
 def _summary(args) -> int:
     from .summary import format_summary, summary
 
-    _print_result(args, summary(args.arch, args.input, args.num_classes), format_summary)
+    _print_result(args, summary(args.arch, args.input, args.num_classes, _model_settings(args.arch, args.overrides)),
+                  format_summary)
     return EXIT_OK
 
 
@@ -827,7 +864,8 @@ def _curate_coco_masks(args) -> int:
     out = Path(args.out) if args.out else _beside(str(Path(args.annotations).with_suffix("")), f"_masks{args.size}.h5")
     categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     result = curate.coco_masks(args.annotations, args.images, out, size=args.size, min_area=args.min_area,
-                               categories=categories, strict=args.strict, progress=not args.no_progress)
+                               categories=categories, strict=args.strict, test=args.test, seed=args.seed,
+                               progress=not args.no_progress)
     _print_curated(result, out, args.json)
     return EXIT_OK
 
@@ -838,22 +876,26 @@ def _curate_mask_pairs(args) -> int:
     out = Path(args.out) if args.out else _beside(args.images, f"_masks{args.size}.h5")
     result = curate.mask_pairs(args.images, args.masks, out, size=args.size, min_fg=args.min_fg, max_fg=args.max_fg,
                                max_border=args.max_border, largest_component=args.largest_component,
-                               label=args.label, progress=not args.no_progress)
+                               label=args.label, test=args.test, seed=args.seed, progress=not args.no_progress)
     _print_curated(result, out, args.json)
     return EXIT_OK
 
 
 def _print_curated(result: dict, out, as_json: bool) -> None:
-    """Samples kept per class, then what was removed (per reason, or per class), then the output file."""
+    """Samples kept per class, then what was removed (per reason, or per class), the samples per group of a
+    --test split, then the output file."""
     counts, removed = result["counts"], result["removed"]
     if as_json:
-        print_json({"counts": counts, "total": sum(counts.values()), "removed": removed, "out": out})
+        print_json({"counts": counts, "total": sum(counts.values()), "removed": removed,
+                    **({"split": result["split"]} if "split" in result else {}), "out": out})
         return
     for name, n in counts.items():
         print(f"{name:<30} {n:>6}")
     print(f"{'total':<30} {sum(counts.values()):>6}")
     for name, n in removed.items():
         print(f"{'removed: ' + name:<30} {n:>6}")
+    for part, n in result.get("split", {}).items():  # coco-masks/mask-pairs --test: samples per group
+        print(f"{'split: ' + part:<30} {n:>6}")
     print(out)
 
 

@@ -142,7 +142,9 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
     """Re-evaluate a run's best networks on its data or on other data (`data.*` overrides), or with other
     settings of its task's own section (`gan.scorer=...`); `samples`: how many a generative task draws.
 
-    Writes `<run>/evaluations/<data name>-<split>[-N].json`, never the run's own metrics.json."""
+    Writes `<run>/evaluations/<data name>-<split>[-N].json` in metrics.json's envelope (task, lienzo version,
+    created, run, splits, main; the results under the split's key), never the run's own metrics.json.
+    Returns the split's results with task, split, data and checkpoint added, and the file's path."""
     run_dir = Path(run)
     loaded = load_run(run_dir, "best")
     task = get_task(loaded.task)
@@ -163,13 +165,15 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
             raise RunError(f"{run_dir}: --n (samples to draw) is for generative runs; this is a {loaded.task} run")
         overrides = [*overrides, f"{task.sample_count_key}={samples}"]
     cfg = load_config(run_dir / CONFIG_FILE, overrides) if (run_dir / CONFIG_FILE).is_file() else loaded.config
+    task.check_evaluate(cfg, split)
     data = task.data_module(cfg, loaded.info)
     data.setup("test")
     results, _ = split_results(task, loaded, data, cfg, splits=(split,))
     if split not in results:
         raise DataError(f"{cfg.data.name}: the data has no {split} split")
     result = results[split]
-    result.update(task=cfg.task, split=split, data=cfg.to_dict()["data"], checkpoint=str(loaded.path))
+    facts = {"split": split, "data": cfg.to_dict()["data"], "checkpoint": str(loaded.path)}
+    _, key, mode = task.headline(cfg)
     path = unique_path(run_dir / "evaluations", f"{cfg.data.name}-{split}")
-    write_json(path, result)
-    return result, path
+    write_json(path, envelope(cfg.task, run_dir.resolve().name, results, (split, key, mode), **facts))
+    return {**result, "task": cfg.task, **facts}, path

@@ -1,4 +1,8 @@
-"""Layer-by-layer output volumes and parameter counts (`lienzo summary`), and the model table (`lienzo models`)."""
+"""Layer-by-layer output volumes and parameter counts (`lienzo summary`), and the model table (`lienzo models`).
+
+    summary("vgg16", (3, 224, 224))                          # 138,357,544 parameters
+    summary("wgan_resnet", settings={"maps": 32})            # the builder's keyword arguments (model.* keys)
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ def default_classes(input_shape) -> int:
     return 1000 if min(input_shape[1:]) >= 64 else 10
 
 
-def summary(arch: str, input_shape=None, num_classes: int | None = None) -> dict:
+def summary(arch: str, input_shape=None, num_classes: int | None = None, settings: dict | None = None) -> dict:
     """Each leaf layer's output shape (C×H×W or features) and parameters, from one forward pass, for the
     kind of model `arch` is (its entry in SUMMARIES); `input_shape` None is the kind's default.
+    `settings` are the builder's keyword arguments, as a training config's `model.*` keys give them
+    ({"maps": 32} for a GAN, {"variant": "imagenet"} for a classifier; `lienzo summary` checks them).
 
     Spatial sizes follow W₂ = (W₁ − F + 2P)/S + 1. At 3×224×224 with 1000 classes VGG-16 has
     138,357,544 parameters; AlexNet at 3×227×227 about 62 M.
@@ -24,21 +30,24 @@ def summary(arch: str, input_shape=None, num_classes: int | None = None) -> dict
     kind = model_kind(arch)
     if kind not in SUMMARIES:
         raise ModelError(f"lienzo summary does not describe {kind} models yet ({arch})")
-    return SUMMARIES[kind](arch, input_shape, num_classes)
+    settings = dict(settings or {})
+    info = SUMMARIES[kind](arch, input_shape, num_classes, **settings)
+    return {**info, "settings": settings} if settings else info
 
 
-def _classifier_summary(arch: str, input_shape, num_classes: int | None) -> dict:
+def _classifier_summary(arch: str, input_shape, num_classes: int | None, **settings) -> dict:
     """A classifier from one image of `input_shape` (default 3×224×224) to its num_classes logits."""
     channels, height, width = input_shape = tuple(input_shape or (3, 224, 224))
     num_classes = num_classes or default_classes(input_shape)
-    model = create_model(arch, num_classes=num_classes, in_chans=channels, input_size=(height, width)).eval()
+    model = create_model(arch, num_classes=num_classes, in_chans=channels, input_size=(height, width),
+                         **settings).eval()
     rows, macs = _trace(model, torch.zeros(1, channels, height, width))
     return {"arch": arch, "kind": "classifier", "input": list(input_shape), "num_classes": num_classes,
             "layers": rows, "parameters": _count(model), "macs": macs,
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
 
 
-def _gan_summary(arch: str, input_shape, num_classes: int | None) -> dict:
+def _gan_summary(arch: str, input_shape, num_classes: int | None, **settings) -> dict:
     """A GAN's two networks, each with its own rows, parameters and multiply-adds: the generator from one
     noise vector, the critic from one image of `input_shape` (C×S×S, default the kind's 3×32×32)."""
     if num_classes is not None:
@@ -47,7 +56,7 @@ def _gan_summary(arch: str, input_shape, num_classes: int | None) -> dict:
     channels, height, width = tuple(input_shape or (KIND_DEFAULTS["gan"]["channels"], side, side))
     if height != width:
         raise ModelError(f"{arch} makes square images: --input {channels},{height},{width} must have height = width")
-    model = create_model(arch, channels=channels, image_size=height).eval()
+    model = create_model(arch, channels=channels, image_size=height, **settings).eval()
     networks = []
     for name, x in (("generator", torch.zeros(1, model.z_dim)), ("critic", torch.zeros(1, channels, height, width))):
         network = getattr(model, name)
@@ -73,7 +82,7 @@ class _OneCaption(torch.nn.Module):
         return self.net(feats, tokens)
 
 
-def _caption_summary(arch: str, input_shape, num_classes: int | None, length: int = 16) -> dict:
+def _caption_summary(arch: str, input_shape, num_classes: int | None, length: int = 16, **settings) -> dict:
     """A captioning model at its defaults (vocabulary 2,500) on one image's features (`input_shape`: D, or
     C,H,W for attention over a grid; default the builder's) and one caption of 16 tokens."""
     if num_classes is not None:
@@ -81,7 +90,7 @@ def _caption_summary(arch: str, input_shape, num_classes: int | None, length: in
     import inspect
 
     dim = int(input_shape[0]) if input_shape else inspect.signature(get_builder(arch)).parameters["feature_dim"].default
-    model = create_model(arch, feature_dim=dim).eval()
+    model = create_model(arch, feature_dim=dim, **settings).eval()
     grid = tuple(input_shape[1:]) if input_shape and len(input_shape) == 3 else ((7, 7) if arch == "attend" else ())
     feats = torch.zeros(1, grid[0] * grid[1], dim) if grid else torch.zeros(1, dim)
     rows, macs = _trace(_OneCaption(model, length), feats)
@@ -153,14 +162,21 @@ def format_summary(info: dict) -> str:
     return FORMATS[info.get("kind", "classifier")](info)
 
 
+def _settings_text(info: dict, shown: tuple[str, ...] = ()) -> str:
+    """The model.* settings a summary was asked for (but those the title `shown` already), or ''."""
+    return "".join(f"  model.{key}={value}" for key, value in info.get("settings", {}).items() if key not in shown)
+
+
 def _format_classifier(info: dict) -> str:
-    title = f"{info['arch']}  input {'×'.join(map(str, info['input']))}  {info['num_classes']} classes"
+    title = (f"{info['arch']}  input {'×'.join(map(str, info['input']))}  {info['num_classes']} classes"
+             + _settings_text(info))
     return _layer_table(info, title, "multiply-adds per image")
 
 
 def _format_gan(info: dict) -> str:
     """The generator's table, then the critic's, then the two networks' total."""
-    head = f"{info['arch']}  images {'×'.join(map(str, info['input']))}  z {info['z_dim']}  maps {info['maps']}"
+    head = (f"{info['arch']}  images {'×'.join(map(str, info['input']))}  z {info['z_dim']}  maps {info['maps']}"
+            + _settings_text(info, shown=("maps", "z_dim")))
     tables = [_layer_table(net, f"{net['network']}  input {'×'.join(map(str, net['input']))}",
                            "multiply-adds per sample") for net in info["networks"]]
     return "\n\n".join([head, *tables, f"{'total parameters (generator + critic)':<68}{info['parameters']:>14,}"])
@@ -177,7 +193,7 @@ def _layer_table(info: dict, title: str, macs_label: str) -> str:
 
 def _format_caption(info: dict) -> str:
     title = (f"{info['arch']}  features {'×'.join(map(str, info['input']))}  vocabulary {info['vocabulary']:,}  "
-             f"one caption of {info['tokens']} tokens")
+             f"one caption of {info['tokens']} tokens" + _settings_text(info))
     return _layer_table(info, title, "multiply-adds per caption")
 
 

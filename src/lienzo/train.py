@@ -43,19 +43,26 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class HistoryWriter(Checkpoint):
-    """Writes history.csv at the end of every epoch: every scalar the task logged, the learning rate of
-    every optimizer, and the epoch's seconds. Its rows travel in the checkpoint, so a resumed run
-    continues the same history. (A Checkpoint subclass so that Lightning calls it after the
-    LightningModule logged the epoch's metrics, and before ModelCheckpoint.)"""
+    """Writes history.csv at the end of every epoch: every scalar the task logged for loggers in this epoch,
+    the learning rate of every optimizer, and the epoch's seconds. Its rows travel in the checkpoint, so a
+    resumed run continues the same history. (A Checkpoint subclass so that Lightning calls it after the
+    LightningModule logged the epoch's metrics, and before ModelCheckpoint.)
+
+    Lightning's `logged_metrics` keep the last value of every metric ever logged; a metric logged this epoch
+    is a new tensor there, so the row takes the entries that are not the objects they were when the epoch
+    began: a metric logged every few epochs (a GAN's FID) leaves the other rows blank instead of repeating
+    its last value. Metrics logged with `logger=False` (a progress-bar figure) are not history."""
 
     def __init__(self, path: Path):
         self.path = path
         self.rows: list[dict] = []
         self._start = time.perf_counter()
         self._lrs: dict[str, float] = {}
+        self._before: dict = {}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
+        self._before = dict(trainer.logged_metrics)  # references: identity tells what this epoch logs anew
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # The rates the epoch's last step used (schedulers move on at the epoch's end, before we write).
@@ -64,7 +71,9 @@ class HistoryWriter(Checkpoint):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         row: dict = {"epoch": trainer.current_epoch + 1}
-        for name, value in trainer.callback_metrics.items():
+        for name, value in trainer.logged_metrics.items():
+            if value is self._before.get(name):
+                continue  # not logged in this epoch
             if isinstance(value, (int, float)) or (torch.is_tensor(value) and value.numel() == 1):
                 row[name] = float(value)
         row.update(self._lrs or learning_rates(trainer.optimizers))
@@ -297,6 +306,8 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     data.setup("fit")
     info = task.data_info(data)
     module = task.build_module(cfg, info)
+    if last is not None:  # before anything is written: a resumed run's folder stays as it was on a mistake
+        check_fits(module, state, last)
     if resume is None:
         run_dir = agree_on_run_dir(cfg.run.dir, cfg.run.name or "run")  # the same on every rank, however started
         cfg.run.name = run_dir.name
@@ -312,8 +323,6 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         what = task.describe(cfg, module, info).get("arch")
         log.info("training %s%s on %s (%s), run folder %s", cfg.task, f" ({what})" if what else "",
                  trainer.strategy.root_device, trainer.precision, run_dir)
-        if last is not None:
-            check_fits(module, state, last)
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
         if trainer.is_global_zero:
             finalize_run(run_dir, cfg, data, trainer.precision, task.monitor(cfg, has_val))

@@ -4,6 +4,7 @@ folders (the motion-mask heuristics), on tiny files the tests write and masks dr
 import json
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from lienzo.cli import main
 from lienzo.data.hdf5 import load_hdf5
-from lienzo.data.masks import coco_masks, mask_pairs, square_sample
+from lienzo.data.masks import coco_masks, group_split, mask_pairs, square_sample
 from lienzo.errors import ConfigError, DataError, RunError
 from tests.helpers import write_png
 
@@ -294,3 +295,157 @@ def test_mask_pairs_cli(pairs, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["curate", "mask-pairs", str(pairs["images"]), str(pairs["masks"]), "--min-fg", "1.5"])
     assert exit_.value.code == 2 and "expected a probability in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+# ---- held-out test split (--test, --seed) ------------------------------------------------------------------
+
+# per COCO image (ids 1..10): the categories of its instances; 8 dogs and 7 cats in all
+PHOTOS = {1: ["dog", "dog", "cat"], 2: ["dog"], 3: ["cat"], 4: ["dog", "cat"], 5: ["dog"], 6: ["cat", "cat"],
+          7: ["dog"], 8: ["cat"], 9: ["dog", "dog"], 10: ["cat"]}
+
+
+def _colour(image_id: int) -> list[int]:
+    return [20 * image_id, 250 - 20 * image_id, 7 * image_id]  # one flat colour per photo: the pixels name it
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Ten flat 16×16 photos with 15 instances of dog (id 1) and cat (id 2), each a quarter of its photo."""
+    categories = {"dog": 1, "cat": 2}
+    images, annotations = [], []
+    for image_id, names in PHOTOS.items():
+        write_png(tmp_path / "photos" / f"{image_id}.png", np.full((16, 16, 3), _colour(image_id), np.uint8))
+        images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 16, "height": 16})
+        for name in names:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": categories[name],
+                                "iscrowd": 0, "segmentation": _square(0, 0, 8, 8)})
+    path = tmp_path / "photos.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": i, "name": n} for n, i in categories.items()]}))
+    return {"json": path, "images": tmp_path / "photos"}
+
+
+def _groups(path) -> dict[str, dict]:
+    """{group: {dataset: array}} of a split file, or {'': ...} for the top level of a one-split file."""
+    with h5py.File(path, "r") as f:
+        if "train" not in f:
+            return {"": {key: f[key][()] for key in f}}
+        return {group: {key: f[group][key][()] for key in f[group]} for group in f}
+
+
+def test_group_split_holds_out_the_fraction_per_class_by_whole_groups():
+    # one sample per group: exactly round(0.1 × 20) dogs and round(0.1 × 10) cats, whatever the seed
+    labels = np.array([0] * 20 + [1] * 10)
+    for seed in range(5):
+        train, test = group_split(labels, np.arange(30), 0.1, seed)
+        assert np.bincount(labels[test]).tolist() == [2, 1] and sorted([*train, *test]) == list(range(30))
+    # pairs of samples share a group: 0.2 of 20 is two whole pairs, never half of one
+    groups = np.arange(20) // 2
+    held = [tuple(group_split(np.zeros(20), groups, 0.2, seed)[1]) for seed in range(6)]
+    assert all(len(test) == 4 and len(set(groups[list(test)])) == 2 for test in held)
+    assert held[0] == tuple(group_split(np.zeros(20), groups, 0.2, 0)[1]) and len(set(held)) > 1  # seeded
+
+
+def test_coco_masks_test_split_keeps_each_photo_on_one_side(photos, tmp_path):
+    result = coco_masks(photos["json"], photos["images"], tmp_path / "split.h5", size=8, test=0.3, seed=0,
+                        progress=False)
+    assert result["counts"] == {"dog": 8, "cat": 7}
+    parts = _groups(tmp_path / "split.h5")
+    assert sorted(parts) == ["test", "train"]
+    assert result["split"] == {part: len(parts[part]["labels"]) for part in ("train", "test")}
+    assert sum(result["split"].values()) == 15
+    train_ids, test_ids = parts["train"]["image_ids"], parts["test"]["image_ids"]
+    assert not set(train_ids) & set(test_ids) and sorted({*train_ids, *test_ids}) == list(PHOTOS)
+    for part in parts.values():  # each sample's pixels are its photo's colour, its label a category of that photo
+        assert part["class_names"].tolist() == [b"dog", b"cat"]
+        for sample, label, image_id in zip(part["images"], part["labels"], part["image_ids"]):
+            assert (sample[:, :, :3] == _colour(image_id)).all()
+            assert sample[:4, :4, 3].tolist() == [[255] * 4] * 4 and ["dog", "cat"][label] in PHOTOS[image_id]
+    # stratified: 0.3 of 8 dogs and of 7 cats is 2.4 and 2.1, so 2 and 2 (here photos 3, 5, 7 and 8)
+    assert np.bincount(parts["test"]["labels"], minlength=2).tolist() == [2, 2]
+    # the same seed is the same split; another seed moves photos
+    coco_masks(photos["json"], photos["images"], tmp_path / "again.h5", size=8, test=0.3, seed=0, progress=False)
+    assert _groups(tmp_path / "again.h5")["test"]["image_ids"].tolist() == test_ids.tolist()
+    coco_masks(photos["json"], photos["images"], tmp_path / "seed1.h5", size=8, test=0.3, seed=1, progress=False)
+    assert set(_groups(tmp_path / "seed1.h5")["test"]["image_ids"]) != set(test_ids)
+
+
+def test_coco_masks_without_test_keeps_one_split(photos, tmp_path):
+    result = coco_masks(photos["json"], photos["images"], tmp_path / "one.h5", size=8, progress=False)
+    assert "split" not in result
+    top = _groups(tmp_path / "one.h5")[""]
+    assert sorted(top) == ["class_names", "image_ids", "images", "labels"]  # no groups
+    assert top["image_ids"].tolist() == [1, 1, 1, 2, 3, 4, 4, 5, 6, 6, 7, 8, 9, 9, 10]
+    assert load_hdf5(tmp_path / "one.h5", "test") is None and len(load_hdf5(tmp_path / "one.h5", "train")) == 15
+
+
+def test_gan_config_reads_the_test_split(photos, tmp_path):
+    from lienzo import load_config
+    from lienzo.tasks.generate import GenerativeData
+
+    coco_masks(photos["json"], photos["images"], tmp_path / "split.h5", size=8, test=0.3, progress=False)
+    cfg = load_config("configs/gan_coco_masks64.yaml", [f"data.root={tmp_path / 'split.h5'}"])
+    data = GenerativeData(cfg.data, cfg.gan)
+    data.setup()
+    split = _groups(tmp_path / "split.h5")
+    assert (len(data.train_arrays), len(data.test_arrays)) == (len(split["train"]["labels"]),
+                                                                len(split["test"]["labels"]))
+
+
+def test_coco_masks_test_split_bad_fractions(coco, photos, tmp_path, capsys):
+    args = ["curate", "coco-masks", str(coco["json"]), str(coco["images"]), "--size", str(SIZE), "--no-progress"]
+    for bad in ("1", "-0.1", "1.5"):
+        with pytest.raises(SystemExit) as exit_:
+            main([*args, "--test", bad])
+        assert exit_.value.code == 2 and f"argument --test: expected a fraction in [0, 1), got {bad}" in \
+            capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"test must be a fraction in \[0, 1\), got 1.0"):
+        coco_masks(photos["json"], photos["images"], tmp_path / "x.h5", test=1.0)
+    # 4 instances on 2 photos: 0.1 of them rounds to no whole photo, 0.9 takes both
+    with pytest.warns(UserWarning):
+        assert main([*args, "--test", "0.1", "--out", str(tmp_path / "t.h5")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lienzo: error")]
+    assert err == [(f"lienzo: error: {coco['json']}: --test 0.1 holds out no sample (4 samples from 2 images, "
+                    "each image whole on one side); raise --test, or --test 0 for one split")]
+    with pytest.warns(UserWarning):
+        assert main([*args, "--test", "0.9", "--out", str(tmp_path / "t.h5")]) == 2
+    assert "--test 0.9 leaves no sample to train on (4 samples from 2 images" in capsys.readouterr().err
+    assert not (tmp_path / "t.h5").exists() and not (tmp_path / "t.h5.partial").exists()
+
+
+def test_coco_masks_cli_test_split(photos, tmp_path, capsys):
+    out = tmp_path / "split.h5"
+    code = main(["curate", "coco-masks", str(photos["json"]), str(photos["images"]), "--size", "8", "--test", "0.3",
+                 "--seed", "3", "--no-progress", "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    sizes = {part: len(group["labels"]) for part, group in _groups(out).items()}
+    assert code == 0 and lines[-1] == str(out)
+    assert [line.split() for line in lines[-3:-1]] == [["split:", "train", str(sizes["train"])],
+                                                       ["split:", "test", str(sizes["test"])]]
+    same = coco_masks(photos["json"], photos["images"], tmp_path / "api.h5", size=8, test=0.3, seed=3, progress=False)
+    assert same["split"] == sizes  # --seed reaches the split
+    assert _groups(tmp_path / "api.h5")["test"]["image_ids"].tolist() == _groups(out)["test"]["image_ids"].tolist()
+
+
+def test_mask_pairs_test_split_per_file(pairs, tmp_path, capsys):
+    result = mask_pairs(pairs["images"], pairs["masks"], tmp_path / "split.h5", size=SIZE, test=0.5, seed=0,
+                        progress=False)
+    assert result["split"] == {"train": 2, "test": 2}  # 0.5 of the 4 kept pairs
+    parts = _groups(tmp_path / "split.h5")
+    assert sorted(parts) == ["test", "train"] and "image_ids" not in parts["train"]
+
+    def names(part):  # which kept pair each sample is, by its pixels
+        return {name for image in parts[part]["images"] for name in ("edge", "noisy", "palette", "v1/ok")
+                if np.array_equal(image[:, :, :3], pairs["rgb"][name])}
+
+    assert len(names("train")) == len(names("test")) == 2 and not names("train") & names("test")
+    code = main(["curate", "mask-pairs", str(pairs["images"]), str(pairs["masks"]), "--size", str(SIZE), "--test",
+                 "0.5", "--no-progress", "--json", "--out", str(tmp_path / "cli.h5")])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed["split"] == {"train": 2, "test": 2}
+    assert _groups(tmp_path / "cli.h5")["test"]["images"].tolist() == parts["test"]["images"].tolist()  # seed 0
+    assert main(["curate", "mask-pairs", str(pairs["images"]), str(pairs["masks"]), "--size", str(SIZE), "--test",
+                 "0.1", "--out", str(tmp_path / "none.h5")]) == 2
+    assert (f"lienzo: error: {pairs['masks']}: --test 0.1 holds out no sample (4 samples from 4 files, each file "
+            "whole on one side)") in capsys.readouterr().err
+    assert not (tmp_path / "none.h5").exists()

@@ -1,9 +1,11 @@
 """RGB+mask datasets for the GAN pipeline: COCO instance masks, and folders of image/mask pairs filtered
 by the thesis's motion-mask heuristics. Both write one HDF5 file in the layout `load_hdf5` reads:
-`images` uint8 N×S×S×4 (RGB, then the mask as 0/255), `labels` and `class_names`.
+`images` uint8 N×S×S×4 (RGB, then the mask as 0/255), `labels` and `class_names` (coco-masks adds
+`image_ids`, the COCO image of each sample), at the top level, or with `test` > 0 in groups `train` and
+`test`, so that a GAN's FID compares its samples with images it never trained on and the real-data bound exists.
 
     from lienzo.data.masks import coco_masks, mask_pairs
-    coco_masks("instances_val2017.json", "val2017/", "coco64.h5", min_area=0.15, categories=["dog", "cat"])
+    coco_masks("instances_val2017.json", "val2017/", "coco64.h5", min_area=0.15, categories=["dog", "cat"], test=0.1)
     mask_pairs("frames/", "motion_masks/", "motion64.h5", max_border=0.2, largest_component=True)
 
 Every sample is square, as the GAN needs: the image and its mask are centre-cropped to a square (the
@@ -25,6 +27,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import h5py
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
@@ -81,15 +84,77 @@ def _check_out(out: Path) -> None:
         raise RunError(f"{out} exists; choose a new output")
 
 
-def write_samples(out: Path, samples: list[np.ndarray], labels: list[int], class_names: list[str]) -> None:
-    """One HDF5 file of N×S×S×4 samples, written beside `out` and moved into place whole."""
+def write_samples(out: Path, samples: list[np.ndarray], labels: list[int], class_names: list[str],
+                  parts: dict[str | None, np.ndarray] | None = None, image_ids: list[int] | None = None) -> None:
+    """One HDF5 file of N×S×S×4 samples, written beside `out` and moved into place whole. `parts` ({group:
+    sample indices}, see `split_parts`) puts each part in its own group with the same class names, as the
+    hdf5 source requires; None writes one split at the top level."""
+    images, labels = np.stack(samples), np.asarray(labels)
     partial = out.with_name(out.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        write_hdf5(partial, np.stack(samples), np.asarray(labels), class_names)
+        for group, index in (parts or {None: np.arange(len(labels))}).items():
+            write_hdf5(partial, images[index], labels[index], class_names, group)
+            if image_ids is not None:
+                with h5py.File(partial, "a") as f:
+                    (f[group] if group else f).create_dataset("image_ids", data=np.asarray(image_ids, np.int64)[index])
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
+
+
+# ---- held-out test split ---------------------------------------------------------------------------------
+
+def _check_test(test: float) -> None:
+    if not 0 <= test < 1:
+        raise ConfigError(f"test must be a fraction in [0, 1), got {test} (0 writes one split)")
+
+
+def group_split(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices (train, test): every group (a COCO image) whole on one side, so no photo is on both.
+
+    Groups are visited in a seeded random order and each joins the test side when that brings the test
+    side's per-class counts nearer (in L1) to `fraction` of each class's count: the held-out share of
+    samples, class by class, is as near `fraction` as whole groups allow. (scikit-learn's group splitters
+    either hold out a share of groups, not samples, or k-fold 1/k shares with no other fraction.)
+
+    >>> [index.tolist() for index in group_split(np.zeros(4), np.array([7, 7, 8, 9]), 0.5, seed=0)]
+    [[0, 1], [2, 3]]
+    """
+    group_ids, group_of = np.unique(groups, return_inverse=True)
+    classes, class_of = np.unique(labels, return_inverse=True)
+    per_group = np.zeros((len(group_ids), len(classes)), np.int64)
+    np.add.at(per_group, (group_of, class_of), 1)
+    target = fraction * per_group.sum(axis=0)
+    held, chosen = np.zeros(len(classes)), np.zeros(len(group_ids), bool)
+    for g in np.random.default_rng(seed).permutation(len(group_ids)):
+        if np.abs(held + per_group[g] - target).sum() < np.abs(held - target).sum():
+            held += per_group[g]
+            chosen[g] = True
+    test = chosen[group_of]
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def split_parts(labels: list[int], groups: list, test: float, seed: int, where: Path,
+                unit: str) -> dict[str | None, np.ndarray] | None:
+    """{'train': indices, 'test': indices} by `group_split`, or None for test=0 (one split). A side left
+    empty is a ConfigError naming `where` (the input) and what to change; `unit` names a group ('image')."""
+    if test == 0:
+        return None
+    train, held = group_split(np.asarray(labels), np.asarray(groups), test, seed)
+    sizes = f"{len(labels)} samples from {len(set(groups))} {unit}s"
+    if not len(held):
+        raise ConfigError(f"{where}: --test {test:g} holds out no sample ({sizes}, each {unit} whole on one "
+                          "side); raise --test, or --test 0 for one split")
+    if not len(train):
+        raise ConfigError(f"{where}: --test {test:g} leaves no sample to train on ({sizes}, each {unit} "
+                          "whole on one side); lower --test")
+    log.info("split: %d samples to train, %d to test (seed %d)", len(train), len(held), seed)
+    return {"train": train, "test": held}
+
+
+def _split_counts(parts: dict[str | None, np.ndarray] | None) -> dict:
+    return {} if parts is None else {"split": {part: len(index) for part, index in parts.items()}}
 
 
 # ---- COCO instances --------------------------------------------------------------------------------------
@@ -213,16 +278,20 @@ def _read_coco_image(folder: Path, entry: dict, strict: bool) -> np.ndarray | No
 
 def coco_masks(annotations: str | Path, images: str | Path, out: str | Path, *, size: int = 64,
                min_area: float = 0.15, categories: list[str] | None = None, strict: bool = False,
-               progress: bool = True) -> dict:
+               test: float = 0.0, seed: int = 0, progress: bool = True) -> dict:
     """One RGB+mask sample per COCO instance that covers at least `min_area` of its (square-cropped) image.
 
     Polygons and RLE masks are read with pycocotools; crowd annotations are left out (their mask holds many
     objects). `labels` index `class_names`: the categories that kept a sample, in category-id order
     (`categories` restricts them by name). Image files listed but missing or unreadable are counted and
-    skipped with one warning, or with strict=True the first is an error. Never overwrites `out`.
-    Returns {"counts": {category: samples}, "removed": {reason: instances}} (reasons: COCO_REASONS)."""
+    skipped with one warning, or with strict=True the first is an error. test > 0 holds out about that
+    share of the samples, per category, as a `test` group beside `train`, by whole images (`group_split`,
+    seeded): instances of one photo never land on both sides. Never overwrites `out`.
+    Returns {"counts": {category: samples}, "removed": {reason: instances}} (reasons: COCO_REASONS), plus
+    "split": {"train": samples, "test": samples} when test > 0."""
     annotations, images, out = Path(annotations), Path(images), Path(out)
     _check_options(size, min_area=min_area)
+    _check_test(test)
     _check_out(out)
     if not images.is_dir():
         raise DataError(f"{images}: images folder not found")
@@ -232,7 +301,7 @@ def coco_masks(annotations: str | Path, images: str | Path, out: str | Path, *, 
     if not candidates:
         raise DataError(f"{annotations}: no instance covers at least {min_area:g} of its image "
                         f"(left out: {_reasons(removed) or 'none'}); lower --min-area")
-    samples, category_of, unread = [], [], []
+    samples, category_of, image_of, unread = [], [], [], []
     for image_id, instances in tqdm(candidates.items(), desc="coco-masks", unit="img", disable=not progress,
                                     leave=False):
         image = _read_coco_image(images, coco.imgs[image_id], strict)
@@ -243,17 +312,21 @@ def coco_masks(annotations: str | Path, images: str | Path, out: str | Path, *, 
         for ann in instances:
             samples.append(square_sample(image, _instance_mask(coco, ann, annotations), size))
             category_of.append(ann["category_id"])
+            image_of.append(image_id)
     _warn_unread(unread, images)
     if not samples:
         raise DataError(f"{images}: none of the {len(candidates)} images with instances to keep could be read")
     used = sorted(set(category_of))
     names = [coco.cats[c]["name"] for c in used]
     label_of = {c: i for i, c in enumerate(used)}
-    write_samples(out, samples, [label_of[c] for c in category_of], names)
+    labels = [label_of[c] for c in category_of]
+    parts = split_parts(labels, image_of, test, seed, annotations, "image")
+    write_samples(out, samples, labels, names, parts, image_ids=image_of)
     per_category = Counter(category_of)
     log.info("coco-masks: %d samples of %d categories (left out: %s) -> %s", len(samples), len(names),
              _reasons(removed) or "none", out)
-    return {"counts": {coco.cats[c]["name"]: per_category[c] for c in used}, "removed": dict(removed)}
+    return {"counts": {coco.cats[c]["name"]: per_category[c] for c in used}, "removed": dict(removed),
+            **_split_counts(parts)}
 
 
 def _warn_unread(unread: list[str], folder: Path) -> None:
@@ -346,15 +419,18 @@ def _pair_sample(image_path: Path, mask_path: Path, size: int, keep_largest: boo
 
 def mask_pairs(images: str | Path, masks: str | Path, out: str | Path, *, size: int = 64, min_fg: float = 0.05,
                max_fg: float = 0.6, max_border: float = 0.2, largest_component: bool = False,
-               label: str = "object", progress: bool = True) -> dict:
+               label: str = "object", test: float = 0.0, seed: int = 0, progress: bool = True) -> dict:
     """RGB+mask samples from images/ and masks/ paired by name (same relative path, any suffix), kept when
     the square S×S mask passes the thesis's motion-mask heuristics (see `mask_rejection`); with
     largest_component only the largest connected region of each mask is kept first (at full resolution).
 
-    Every sample is labelled `label`. Never overwrites `out`. Returns {"counts": {label: kept},
-    "removed": {reason: pairs}}, the reasons being the filters plus 'unpaired_images' and 'unpaired_masks'."""
+    Every sample is labelled `label`. test > 0 holds out about that share of the kept pairs, chosen per
+    file with `seed`, as a `test` group beside `train`. Never overwrites `out`. Returns {"counts": {label:
+    kept}, "removed": {reason: pairs}}, the reasons being the filters plus 'unpaired_images' and
+    'unpaired_masks', plus "split": {"train": samples, "test": samples} when test > 0."""
     images, masks, out = Path(images), Path(masks), Path(out)
     _check_options(size, min_fg=min_fg, max_fg=max_fg, max_border=max_border)
+    _check_test(test)
     if min_fg > max_fg:
         raise ConfigError(f"min_fg {min_fg} is above max_fg {max_fg}: no mask could pass")
     _check_out(out)
@@ -378,5 +454,6 @@ def mask_pairs(images: str | Path, masks: str | Path, out: str | Path, *, size: 
     if not samples:
         raise DataError(f"{masks}: no mask passed the filters ({_reasons(removed)}); widen --min-fg/--max-fg "
                         "or --max-border")
-    write_samples(out, samples, [0] * len(samples), [label])
-    return {"counts": {label: len(samples)}, "removed": dict(removed)}
+    parts = split_parts([0] * len(samples), list(range(len(samples))), test, seed, masks, "file")
+    write_samples(out, samples, [0] * len(samples), [label], parts)
+    return {"counts": {label: len(samples)}, "removed": dict(removed), **_split_counts(parts)}

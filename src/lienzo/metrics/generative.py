@@ -3,11 +3,12 @@ numbers are the published code's), with Inception-v3 read from a local file or a
 as the feature network ("domain" IS/FID, which works offline).
 
     scorer = make_scorer("inception")              # or "inception:/models/pt_inception-….pth", or "runs/fashion_fast"
-    real = score_real(scorer, test_images)         # uint8 0..255 or float in [-1, 1], N×C×H×W (C = 1, 3 or 4)
+    real = score_real(scorer, seeded_subset(test_images, 5000, seed=0))   # uint8 or float in [-1, 1], N×C×H×W
     results = generative_metrics(scorer, fake_batches, real)   # is_mean, is_std, fid, kid_mean, kid_std, count
     bound = metrics_from_features(*score_real(scorer, train_images), real_features=real)   # real vs real
 
-Images with 4 channels (RGB + mask) are scored on their RGB part, as the thesis did. Nothing is downloaded:
+Images with a mask as last channel (RGB + mask: 4, grey + mask: 2) are scored on their picture alone, as the
+thesis scored its RGB+mask samples on their RGB. Nothing is downloaded:
 missing Inception weights are a DataError naming the file and the folder it goes in.
 """
 
@@ -27,7 +28,7 @@ INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's name fo
 # torch-fidelity's own download of the same weights (same hash suffix) lands in the hub cache under this name
 TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_FEATURES = ("2048", "logits_unbiased")  # what torch-fidelity's FID/KID and IS use
-CHANNELS = (1, 3, 4)
+CHANNELS = (1, 2, 3, 4)  # grey, grey + mask, RGB, RGB + mask
 
 
 # -- the metrics, on features ----------------------------------------------------------------------
@@ -121,8 +122,20 @@ def to_unit(images: Tensor) -> Tensor:
 
 
 def rgb_part(images: Tensor) -> Tensor:
-    """The first three channels of RGB + mask images (the thesis scored only the RGB); others unchanged."""
-    return images[:, :3] if images.shape[1] == 4 else images
+    """The picture of N×C×H×W images without their mask: RGB of RGB + mask (4), grey of grey + mask (2) —
+    the thesis scored only the RGB; grey (1) and RGB (3) unchanged."""
+    channels = images.shape[1]
+    return images[:, :3] if channels == 4 else images[:, :1] if channels == 2 else images
+
+
+def seeded_subset(images: Tensor, n: int, seed: int) -> Tensor:
+    """`n` of the images drawn without replacement by a generator seeded with `seed` (all of them when there
+    are no more than n), in their original order: a reference set for FID that is the same on every call and
+    does not depend on how the file happens to be sorted (the first n of a class-sorted file are one class)."""
+    if n >= len(images):
+        return images
+    picks = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[picks.sort().values]
 
 
 def _batches(images, batch_size: int):
@@ -146,7 +159,7 @@ class Scorer:
     (pooled features N×D for FID/KID, logits N×K for IS).
 
     `images` are a tensor or an iterable of tensors N×C×H×W, float in [-1, 1] (the generator's range) or
-    uint8 0..255 (real data), C = 1, 3 or 4. Subclasses set name, device, batch_size and implement
+    uint8 0..255 (real data), C = 1, 2, 3 or 4 (a mask last is left out). Subclasses set name, device, batch_size and implement
     `_score(batch)` for one batch on the device; batching, no_grad and input checks live here once."""
 
     name: str = "scorer"
@@ -195,7 +208,7 @@ class InceptionScorer(Scorer):
     and unbiased logits, as torch-fidelity's FID and IS use them; weights from a local file only.
 
     Images go in as uint8 (torch-fidelity resizes them to 299 its own way); RGB + mask is scored on its RGB,
-    grey images are repeated to three channels."""
+    grey (and grey + mask's grey) is repeated to three channels."""
 
     def __init__(self, weights: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 64):
         self.name, self.device, self.batch_size = "inception", torch.device(device), int(batch_size)
@@ -234,14 +247,14 @@ class DomainScorer(Scorer):
     """A lienzo classifier run as the feature network: features are its pre-logits
     (`forward_head(forward_features(x), pre_logits=True)`), logits its outputs. Works offline.
 
-    Images are brought to what the run was trained on: channels (RGB + mask → RGB unless the run has 4;
-    RGB → grey by ITU-R 601 luma; grey → RGB by copies), size (bilinear with antialiasing), then scaled to
-    [0, 1] and normalised with the run's mean/std, as `lienzo predict` does."""
+    Images are brought to what the run was trained on: channels (RGB + mask → RGB, grey + mask → grey, unless
+    the run has as many; RGB → grey by ITU-R 601 luma; grey → RGB by copies), size (bilinear with
+    antialiasing), then scaled to [0, 1] and normalised with the run's mean/std, as `lienzo predict` does."""
 
     def __init__(self, run: str | Path, device: str | torch.device = "cpu", batch_size: int = 256):
         from ..models.build import load_run_network
 
-        _require_classifier(run)
+        require_classifier(run)
         net = load_run_network(run)
         if not hasattr(net.model, "forward_head"):
             raise ModelError(f"{run}: its {net.config.model.arch} has no forward_head, so no pre-logit features")
@@ -264,7 +277,7 @@ class DomainScorer(Scorer):
         return self.model.forward_head(maps, pre_logits=True), self.model.forward_head(maps)
 
 
-def _require_classifier(run: str | Path) -> None:
+def require_classifier(run: str | Path) -> None:
     """A run of another task (a GAN) has no classifier to score with: say which task it is."""
     from ..runs import read_checkpoint
 

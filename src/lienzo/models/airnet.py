@@ -94,8 +94,3 @@ def airnet(*, num_classes=10, in_chans=3, input_size=(32, 32), width=32, dropout
     """airbench's network at width 32 (groups 32-64-128), frozen patch-whitening stem."""
     return AirNet(num_classes, in_chans, (width, 2 * width, 4 * width), dropout=dropout)
 
-
-@register_model
-def airnet_s(*, num_classes=10, in_chans=3, input_size=(32, 32), width=24, dropout=0.0):
-    """AirNet at width 24 (groups 24-48-96): 0.57× the multiply-adds, for CPUs without bf16."""
-    return AirNet(num_classes, in_chans, (width, 2 * width, 4 * width), dropout=dropout)

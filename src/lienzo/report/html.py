@@ -39,7 +39,7 @@ def write_report(run_dir: Path, cfg, metrics: dict, history: list[dict], data=No
     if report.headline is not None:
         parts.append(_section(report.headline))
     if history:
-        parts.append(_section_html("Training curves", f"<img src='plots/{plots.plot_curves(history, run_dir / 'plots' / 'curves.png').name}' alt='training curves'>"))
+        parts.append(_section_html("Training curves", f"<img src='plots/{plots.plot_curves(history, run_dir / 'plots' / 'curves.png', report.curve_labels).name}' alt='training curves'>"))
     for section in report.sections:
         parts.append(_section(section))
     if history:

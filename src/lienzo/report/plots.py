@@ -74,14 +74,17 @@ def finish_panel(ax, title: str, base: str) -> None:
     ax.legend(fontsize=8)
 
 
-def plot_curves(history: list[dict], path: Path) -> Path:
-    """One panel per logged quantity per epoch, training against validation (the practice's figures)."""
+def plot_curves(history: list[dict], path: Path, labels: dict[str, str] | None = None) -> Path:
+    """One panel per logged quantity per epoch, training against validation (the practice's figures);
+    `labels` names the lines of columns whose prefix would mislead (a GAN's val_fid is against training images)."""
+    labels = labels or {}
     groups = curve_groups(history)
     epochs = [r["epoch"] for r in history]
     fig, axes = panel_grid(len(groups))
     for ax, (base, columns) in zip(axes, groups.items()):
         for column in columns:
             label, style = next((v for prefix, v in SPLIT_LABELS.items() if column.startswith(prefix)), (column, "-o"))
+            label = labels.get(column, label)
             values = [r.get(column, math.nan) for r in history]
             ax.plot(epochs, [math.nan if _missing(v) else v for v in values], style, ms=3, label=label)
         finish_panel(ax, base, base)

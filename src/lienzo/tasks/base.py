@@ -48,6 +48,9 @@ class Report:
     cards: list[tuple[str, str]] = field(default_factory=list)
     headline: ReportSection | None = None
     sections: list[ReportSection] = field(default_factory=list)
+    # legend labels of history columns in the training curves where the column's prefix would mislead
+    # ({"val_fid": "samples against training images"}); others are labelled by prefix (train_ → training)
+    curve_labels: dict[str, str] = field(default_factory=dict)
 
 
 class Task:
@@ -121,6 +124,10 @@ class Task:
         networks = {name: sum(p.numel() for p in net.parameters()) for name, net in module.named_children()
                     if any(True for _ in net.parameters())}
         return {"parameters": sum(networks.values()), "networks": networks}
+
+    def check_evaluate(self, cfg, split: str) -> None:
+        """`lienzo evaluate` of a run of this task on `split` with `cfg`: raise ConfigError for what cannot be
+        evaluated (a split the task never scores, a missing setting) before any data is read."""
 
     def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
         """Results for one split of `data` (None when the data has no such split). Keys starting with

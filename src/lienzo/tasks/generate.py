@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..config import DataConfig, ModelConfig, OptimConfig
 from ..data.module import TensorImages, keep_batch, shard_of
 from ..data.sources import load_splits
-from ..errors import ConfigError, DataError, RunError
+from ..errors import ConfigError, DataError, LienzoError, RunError
 from ..models.registry import create_model, list_models, model_kind
 from ..optimizers import build_optimizer, build_scheduler
 from .base import Report, Task
@@ -78,8 +78,9 @@ class GanConfig:
     grid: int = 64  # samples in the grids drawn from fixed noise after every epoch
     scorer: str | None = None  # feature network of IS/FID: "inception" (or "inception:FILE.pth"), or a lienzo
     # classifier run folder ("domain" IS/FID, offline); None = no metrics during or after training
-    score_every: int = 1  # epochs between FID checks during training (val_fid in history.csv); 0 = never
-    score_samples: int = 1000  # samples of each FID check during training
+    score_every: int = 1  # epochs between FID checks during training (val_fid in history.csv: samples against
+    # training images; they choose best.ckpt, so the test split stays for the final evaluation); 0 = never
+    score_samples: int = 1000  # samples of each FID check during training, against as many training images
     eval_samples: int = 5000  # samples scored after training (`lienzo evaluate RUN --n` for the paper's 50,000)
     is_splits: int = 10  # Inception Score splits
 
@@ -133,11 +134,14 @@ class StreamSampler(DistributedSampler):
 
 class GenerativeData(L.LightningDataModule):
     """Reads `data.*` once (any lienzo source: IDX, CIFAR, folders, HDF5 with a mask channel), resized to
-    `data.image_size`; the training loader hands out `critic_steps × batch_size` uint8 images a step."""
+    `data.image_size`; the training loader hands out `critic_steps × batch_size` uint8 images a step.
 
-    def __init__(self, data_cfg, gan_cfg, seed: int = 0):
+    `run_shape` (C, H, W) is the image shape a saved run was trained on (evaluate, resume): data of another
+    shape is a DataError naming both, since metrics of 8 px samples against 16 px images mean nothing."""
+
+    def __init__(self, data_cfg, gan_cfg, seed: int = 0, run_shape: tuple[int, int, int] | None = None):
         super().__init__()
-        self.cfg, self.gan, self.seed = data_cfg, gan_cfg, seed
+        self.cfg, self.gan, self.seed, self.run_shape = data_cfg, gan_cfg, seed, run_shape
         self.train_arrays = self.test_arrays = None
         self.start_epoch = 0
 
@@ -155,6 +159,19 @@ class GenerativeData(L.LightningDataModule):
         self.train_arrays = _resized(splits.train.images, size)
         reference = splits.test if splits.test is not None else splits.val
         self.test_arrays = _resized(reference.images, size) if reference is not None and len(reference) else None
+        self._check_run_shape()
+
+    def _check_run_shape(self) -> None:
+        if self.run_shape is None:
+            return
+        want = tuple(self.run_shape)
+        for images in (self.train_arrays, self.test_arrays):
+            have = tuple(images.shape[1:]) if images is not None else want
+            if have != want:
+                fix = (f"set data.image_size=[{want[1]}, {want[2]}]" if have[0] == want[0]
+                       else f"give a file of {want[0]}-channel images")
+                raise DataError(f"{self.cfg.root or self.cfg.name}: {'×'.join(map(str, have))} images, but the run was "
+                                f"trained on {'×'.join(map(str, want))} images: {fix}")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -393,15 +410,17 @@ class GenerateModule(L.LightningModule):
         return [opt_g, opt_c], [{"scheduler": s, "interval": "step"} for s in schedulers]
 
     def setup(self, stage: str) -> None:
-        # The real images FID compares with; the scorer is built at the first check, on the module's device
-        # (setup runs before the module is moved to it).
+        # The real images FID compares with during training: a seeded random subset of the training images.
+        # best.ckpt is chosen by this FID, so the test split stays out of it, for the final evaluation and the
+        # real-data bound alone. The scorer is built at the first check, on the module's device (setup runs
+        # before the module is moved to it).
         datamodule = self.trainer.datamodule if self.trainer is not None else None
         g = self.hparams.config["gan"]
         if stage != "fit" or not g["scorer"] or not g["score_every"] or datamodule is None:
             return
-        reference = datamodule.split_images("test")
-        reference = reference if reference is not None else datamodule.split_images("train")
-        self._scoring = (None, reference[: g["score_samples"]])
+        from ..metrics.generative import seeded_subset
+
+        self._scoring = (None, seeded_subset(datamodule.split_images("train"), g["score_samples"], self.seed + 3))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = capture_rng()
@@ -426,9 +445,11 @@ class Generate(Task):
         validate(cfg)
 
     def data_module(self, cfg, info: dict | None = None) -> GenerativeData:
-        if info is None:  # a new run: a missing scorer is said before anything is read or written
-            check_scorer(cfg.gan.scorer)
-        return GenerativeData(cfg.data, cfg.gan, cfg.run.seed)
+        # a new run, a resumed one or an evaluation: a scorer that cannot score is said before anything is
+        # read, trained or written
+        check_scorer(cfg.gan.scorer)
+        run_shape = tuple(info["input_shape"]) if info and info.get("input_shape") else None
+        return GenerativeData(cfg.data, cfg.gan, cfg.run.seed, run_shape)
 
     def data_info(self, data: GenerativeData) -> dict:
         return {"input_shape": list(data.input_shape)}
@@ -465,6 +486,14 @@ class Generate(Task):
         return {"arch": cfg.model.arch, "parameters": sum(networks.values()), "networks": networks,
                 "input_shape": info["input_shape"], "loss": cfg.gan.loss}
 
+    def check_evaluate(self, cfg, split: str) -> None:
+        if split != "test":
+            raise ConfigError(f"--split {split}: generate runs are scored against the test split (the training "
+                              "images are the real-data bound); leave --split out")
+        if not cfg.gan.scorer:
+            raise ConfigError("gan.scorer: this run has no scorer; pass one: lienzo evaluate RUN gan.scorer=RUN "
+                              "(a lienzo classifier run) or gan.scorer=inception (with its weights file)")
+
     def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
         if split != "test":
             return None
@@ -483,15 +512,40 @@ class Generate(Task):
                extras: dict | None = None) -> Report:
         from .generate_samples import report_sections
 
-        return report_sections(run_dir, cfg, metrics)
+        report = report_sections(run_dir, cfg, metrics)
+        # no validation split: the FID checks during training compare the samples with training images
+        report.curve_labels.update(val_fid="samples against training images", val_is="samples")
+        return report
+
+
+# The scorer runs the presets name, and the command that makes each.
+PRESET_SCORERS = {"runs/fashion_fast": "lienzo train configs/fashion_fast.yaml",
+                  "runs/study_masks/scorer": "lienzo study masks"}
 
 
 def check_scorer(scorer: str | None) -> None:
-    """gan.scorer names a run folder that exists (the presets name runs users train first)."""
-    if scorer and not scorer.startswith("inception") and not Path(scorer).is_dir():
-        raise ConfigError(f"gan.scorer: {scorer} is not a run folder: train a classifier there first (for "
-                          "Fashion-MNIST: lienzo train configs/fashion_fast.yaml), or set gan.scorer=null (samples only) "
-                          "or gan.scorer=inception (with its weights file)")
+    """gan.scorer can score, checked in full before a run trains or an evaluation starts (not at the first
+    FID check or after training): "inception[:FILE]" has its weights file; a run folder holds a checkpoint
+    of a classify run. The presets name runs users make first: the error says with which command."""
+    if not scorer:
+        return
+    from ..metrics.generative import inception_weights, require_classifier
+
+    inception = scorer == "inception" or scorer.startswith("inception:")
+    try:
+        if inception:
+            inception_weights(scorer.removeprefix("inception").removeprefix(":") or None)
+            return
+        if Path(scorer).is_dir():
+            require_classifier(scorer)
+            return
+    except LienzoError as err:  # the inner message names the file or folder
+        raise type(err)(f"gan.scorer{'=' + scorer if inception else ''}: {err}") from None
+    path = Path(scorer)
+    make = PRESET_SCORERS.get(path.as_posix(), f"lienzo train CLASSIFY_CONFIG run.dir={path.parent} run.name={path.name}")
+    raise ConfigError(f"gan.scorer: {scorer} is not a run folder: make it first ({make}), or set gan.scorer=null "
+                      "(samples only), gan.scorer=RUN (a lienzo classifier run) or gan.scorer=inception (with its "
+                      "weights file)")
 
 
 def check_generate_run(loaded, what: str) -> None:

@@ -2,7 +2,9 @@
 as files (`lienzo sample`), IS/FID of a run against its real data, and its report sections.
 
     save_sample_grids(images, run / "plots", "samples_step0001000")   # images: float N×C×S×S in [-1, 1]
-    write_samples(images, "grid.png")                                  # or a folder/, or file.h5
+    write_samples(images, Path("grid.png"))                            # or a folder/, or file.h5
+    dtype = to_evaluation_device(module, cfg, info)                    # a loaded run's module to the GPU if any
+    images = draw_samples(module, z, dtype)                            # in the run's precision
 (`lienzo.sample` draws them from a run.)
 """
 
@@ -12,6 +14,8 @@ import html
 import logging
 import math
 import os
+import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +67,30 @@ def _save_png(image: Image.Image, path: Path) -> Path:
     return path
 
 
-def save_sample_grids(images: torch.Tensor, folder: Path, stem: str, nrow: int | None = None) -> list[Path]:
-    """Grids of samples in [-1, 1] as `folder/stem.png`; RGB+mask samples also as stem_mask.png and
-    stem_masked.png. Images of other channel counts show their first channel."""
+def grid_paths(out: Path, channels: int) -> list[Path]:
+    """The files a grid of `channels`-channel samples goes to: `out`, and for RGB+mask samples its `_mask`
+    and `_masked` siblings, each with out's suffix as given (grid.PNG → grid_mask.PNG)."""
+    views = MASK_VIEWS if channels == 4 else MASK_VIEWS[:1]
+    return [out.with_name(f"{out.stem}{view}{out.suffix}") for view in views]
+
+
+def save_grids(images: torch.Tensor, out: Path, nrow: int | None = None) -> list[Path]:
+    """Grids of samples in [-1, 1] as `out` (a PNG of that exact name); RGB+mask samples also as its
+    `_mask` and `_masked` siblings (grid_paths). Images of other channel counts show their first channel.
+    Every picture is drawn before the first file is written, and each file is written atomically."""
     pixels = to_uint8(images.detach().cpu())
     channels = pixels.shape[1]
     if channels == 4:
         views = mask_views(pixels)
     else:
         views = [pixels if channels in (1, 3) else pixels[:, :1]]
-    return [_save_png(grid_image(view, nrow), folder / f"{stem}{suffix}.png") for view, suffix in zip(views, MASK_VIEWS)]
+    pictures = [grid_image(view, nrow) for view in views]
+    return [_save_png(picture, path) for picture, path in zip(pictures, grid_paths(out, channels))]
+
+
+def save_sample_grids(images: torch.Tensor, folder: Path, stem: str, nrow: int | None = None) -> list[Path]:
+    """save_grids as `folder/stem.png` (and stem_mask.png, stem_masked.png): the grids of a run's plots/."""
+    return save_grids(images, Path(folder) / f"{stem}.png", nrow)
 
 
 # -- samples as files ------------------------------------------------------------------------------------
@@ -95,30 +113,37 @@ def interpolation_noise(n: int, z_dim: int, seed: int, steps: int = 8) -> torch.
     return slerp(ends[0], ends[1], t).reshape(rows * steps, z_dim)[:n]
 
 
-def check_out(out: Path) -> None:
-    """An existing file or non-empty folder is never overwritten."""
-    kind = _out_kind(out)
-    if kind in ("grid", "h5") and out.exists():
-        raise RunError(f"{out} exists: lienzo never overwrites samples (choose another --out)")
+def check_out(out: Path, channels: int) -> None:
+    """Every file `write_samples` would write for `channels`-channel samples is new (a grid's `_mask` and
+    `_masked` siblings too), and a folder is new or empty: lienzo never overwrites samples."""
+    kind = out_kind(out)
+    paths = grid_paths(out, channels) if kind == "grid" else [out]
+    for path in paths:
+        if kind != "folder" and (path.exists() or path.is_symlink()):
+            raise RunError(f"{path} exists: lienzo never overwrites samples (choose another --out)")
     if kind == "folder" and out.is_dir() and any(out.iterdir()):
         raise RunError(f"{out} is a folder that is not empty: lienzo never overwrites samples")
 
 
-def write_samples(images: torch.Tensor, out: Path, nrow: int | None = None) -> None:
-    """Samples in [-1, 1] as a grid (`.png`), one PNG each (a folder; RGBA for RGB+mask) or an HDF5 file."""
+def write_samples(images: torch.Tensor, out: Path, nrow: int | None = None) -> list[Path]:
+    """Samples in [-1, 1] as a grid (`.png`), one PNG each (a folder; RGBA for RGB+mask) or an HDF5 file,
+    under the exact name given. Returns the files (the folder) written."""
     out = Path(out)
-    check_out(out)
-    kind = _out_kind(out)
+    check_out(out, images.shape[1])
+    kind = out_kind(out)
     if kind == "grid":
-        written = save_sample_grids(images, out.parent, out.stem, nrow)
+        written = save_grids(images, out, nrow)
         log.info("wrote %s", ", ".join(str(p) for p in written))
-    elif kind == "folder":
-        _save_folder(to_uint8(images), out)
+        return written
+    if kind == "folder":
+        _save_folder(to_uint8(images.detach().cpu()), out)
     else:
-        _save_h5(to_uint8(images), out)
+        _save_h5(to_uint8(images.detach().cpu()), out)
+    return [out]
 
 
-def _out_kind(out: Path) -> str:
+def out_kind(out: Path) -> str:
+    """'grid' (.png, any case), 'h5' (.h5/.hdf5) or 'folder' (no suffix, or an existing folder)."""
     suffix = out.suffix.lower()
     if suffix == ".png":
         return "grid"
@@ -130,13 +155,23 @@ def _out_kind(out: Path) -> str:
 
 
 def _save_folder(pixels: torch.Tensor, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    """One PNG per sample, written into a hidden folder beside `folder` and renamed to it when all are
+    there: a failure leaves no half-filled folder (rename replaces an empty folder, never a full one)."""
     mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(pixels.shape[1])
     if mode is None:
         raise ConfigError(f"{pixels.shape[1]}-channel samples have no PNG form; write a .h5 file instead")
-    width = len(str(len(pixels) - 1))
-    for i, image in enumerate(pixels.permute(0, 2, 3, 1).numpy()):
-        _save_png(Image.fromarray(image[..., 0] if mode == "L" else image, mode), folder / f"sample_{i:0{width}d}.png")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    partial.mkdir()
+    try:
+        width = len(str(len(pixels) - 1))
+        for i, image in enumerate(pixels.permute(0, 2, 3, 1).numpy()):
+            Image.fromarray(image[..., 0] if mode == "L" else image, mode).save(partial / f"sample_{i:0{width}d}.png",
+                                                                                 format="PNG")
+        os.replace(partial, folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     log.info("wrote %d PNG files to %s", len(pixels), folder)
 
 
@@ -153,11 +188,46 @@ def _save_h5(pixels: torch.Tensor, path: Path) -> None:
 
 # -- metrics ---------------------------------------------------------------------------------------------
 
-def _fake_batches(module, n: int, seed: int, batch_size: int = 500):
-    """Samples in batches (50,000 RGB+mask samples at 64 px would be 3 GB at once)."""
+def evaluation_device(cfg) -> torch.device:
+    """Where a run's samples are drawn and scored outside training: the GPU when `trainer.accelerator`
+    resolves to one here (50,000 samples through Inception belong there), else the CPU."""
+    from ..hardware import resolve_accelerator
+
+    return torch.device("cuda" if resolve_accelerator(cfg.trainer.accelerator) == "gpu" else "cpu")
+
+
+def sampling_dtype(module, cfg, info: dict, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype the run trained its generator in, as `trainer.precision` resolves on `device` for
+    this model (what the Trainer would choose there); None is fp32."""
+    from ..hardware import autocast_dtype, resolve_precision
+    from ..summary import macs_for_precision
+
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    macs = macs_for_precision(module.critic, info["input_shape"])  # as Generate.precision_macs: the critic's work
+    return autocast_dtype(resolve_precision(cfg.trainer.precision, accelerator, macs))
+
+
+def to_evaluation_device(module, cfg, info: dict) -> torch.dtype | None:
+    """Move a loaded run's module (load_run gives it on the CPU) to evaluation_device; returns the autocast
+    dtype to sample in (sampling_dtype)."""
+    device = evaluation_device(cfg)
+    module.to(device)
+    return sampling_dtype(module, cfg, info, device)
+
+
+def draw_samples(module, z: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """module.sample(z) on the module's device, under autocast `dtype` (None: fp32); float32 images."""
+    device = module.device
+    with torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext():
+        return module.sample(z.to(device))
+
+
+def _fake_batches(module, n: int, seed: int, dtype: torch.dtype | None, batch_size: int = 500):
+    """Samples in batches (50,000 RGB+mask samples at 64 px would be 3 GB at once). Each batch is drawn
+    before it is yielded, so the scorer that consumes it runs outside the sampling autocast."""
     z = module.noise(n, seed, device="cpu")
     for chunk in z.split(batch_size):
-        yield module.sample(chunk.to(module.device))
+        yield draw_samples(module, chunk, dtype)
 
 
 def score_run(loaded, data, cfg) -> dict:
@@ -167,24 +237,27 @@ def score_run(loaded, data, cfg) -> dict:
     g = cfg.gan
     if not g.scorer:
         return {"scorer": None, "samples": 0}
-    from ..metrics.generative import generative_metrics, make_scorer, score_real
+    from ..metrics.generative import generative_metrics, make_scorer, score_real, seeded_subset
 
     data.setup("test")
+    dtype = to_evaluation_device(loaded.module, cfg, loaded.info)
     scorer = make_scorer(g.scorer, device=loaded.module.device)
     train, test = data.split_images("train"), data.split_images("test")
     reference = test if test is not None else train
     n = g.eval_samples
     log.info("scoring %d samples with %s features against %d real images", n, scorer.name, min(n, len(reference)))
-    real_features, _ = score_real(scorer, reference[:n])  # uint8 goes in as it is
-    fake = generative_metrics(scorer, _fake_batches(loaded.module, n, cfg.run.seed + 2), real_features,
+    # seeded random subsets, not the first n: a file sorted by class would give a reference of a few classes
+    reference, train = seeded_subset(reference, n, cfg.run.seed + 4), seeded_subset(train, n, cfg.run.seed + 5)
+    real_features, _ = score_real(scorer, reference)  # uint8 goes in as it is
+    fake = generative_metrics(scorer, _fake_batches(loaded.module, n, cfg.run.seed + 2, dtype), real_features,
                               splits=g.is_splits)
     result = {"scorer": scorer.name, "samples": n, "reference": "test" if test is not None else "train",
               "reference_images": int(min(n, len(reference))), **{k: v for k, v in fake.items() if k != "count"}}
     if test is not None:
-        bound = generative_metrics(scorer, list(train[:n].split(500)), real_features, splits=g.is_splits)
+        bound = generative_metrics(scorer, list(train.split(500)), real_features, splits=g.is_splits)
         result.update({f"real_{k}": v for k, v in bound.items() if k != "count"})
     else:
-        own = generative_metrics(scorer, list(reference[:n].split(500)), None, splits=g.is_splits)
+        own = generative_metrics(scorer, list(reference.split(500)), None, splits=g.is_splits)
         result.update(real_is_mean=own["is_mean"], real_is_std=own["is_std"], real_fid=None)
     return result
 
@@ -199,13 +272,18 @@ def _grids_over_time(plots: Path) -> list[Path]:
     return sorted(p for p in plots.glob("samples_step*.png") if not p.stem.endswith(("_mask", "_masked")))
 
 
+def strip_positions(count: int, columns: int) -> list[int]:
+    """Indices of min(columns, count) of `count` grids, evenly spread: always the first and the latest."""
+    k = min(columns, count)
+    return [round(i * (count - 1) / max(k - 1, 1)) for i in range(k)]
+
+
 def samples_strip(plots: Path, path: Path, columns: int = 6) -> Path | None:
     """Up to `columns` of the grids saved during training, evenly spread, side by side: how the samples grew."""
     grids = _grids_over_time(plots)
     if not grids:
         return None
-    picks = [grids[round(i * (len(grids) - 1) / max(columns - 1, 1))] for i in range(min(columns, len(grids)))]
-    picks = list(dict.fromkeys(picks))
+    picks = [grids[i] for i in strip_positions(len(grids), columns)]
     import matplotlib.pyplot as plt
 
     from ..report.plots import save_figure
