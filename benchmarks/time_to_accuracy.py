@@ -4,6 +4,10 @@ top-1 at the end, and the epoch (and elapsed training seconds) at which the per-
 
     .venv/bin/python benchmarks/time_to_accuracy.py [--config configs/fashion_fast.yaml] [--seeds 0 1 2]
     .venv/bin/python benchmarks/time_to_accuracy.py --from-runs /tmp/final     # summarise runs made before
+    .venv/bin/python benchmarks/time_to_accuracy.py --as-avx2 --seeds 0        # this CPU limited to AVX2, fp32
+
+--as-avx2 is a stand-in for a CPU without AVX-512 and bf16: torch's kernels and oneDNN are limited to AVX2
+(ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2) and trainer.precision=32, what `auto` picks there.
 
 Prints a Markdown table for benchmarks/RESULTS.md. Run it alone on the machine: it times wall clock.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -42,6 +47,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--target", type=float, default=0.94)
     parser.add_argument("--from-runs", type=Path, help="summarise the run folders in this folder instead")
+    parser.add_argument("--as-avx2", action="store_true", help="limit kernels to AVX2 and train in fp32 (see above)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rows = []
@@ -50,10 +56,14 @@ def main() -> int:
                 if (run / "metrics.json").is_file()]
     else:
         base = Path(tempfile.mkdtemp(prefix="tta-"))
+        env = dict(os.environ)
+        if args.as_avx2:
+            env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
+            args.overrides.append("trainer.precision=32")
         for seed in args.seeds:
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "lienzo", "train", args.config, f"run.seed={seed}", f"run.dir={base}",
-                            f"run.name=seed{seed}", "trainer.progress=false", *args.overrides], cwd=ROOT, check=True)
+                            f"run.name=seed{seed}", "trainer.progress=false", *args.overrides], cwd=ROOT, env=env, check=True)
             rows.append(summarise(base / f"seed{seed}", time.perf_counter() - start, args.target))
     print(f"| run | test top-1 | wall | training | epochs | curve ≥ {100 * args.target:.0f} % at |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")

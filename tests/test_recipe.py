@@ -132,7 +132,9 @@ def test_progressive_size_grows_linearly_to_full_size():
     # 28 px, first epoch at 0.64 (17.92 → 18 px), full size from epoch round(0.5 · 20) = 10
     sizes = [progressive_size(28, epoch, 20, 0.64, 0.5) for epoch in range(20)]
     assert sizes == [18, 19, 20, 21, 22, 23, 24, 25, 26, 27] + [28] * 10
-    assert [progressive_size(28, e, 4, 0.5, 1.0) for e in range(4)] == [14, 18, 21, 25]  # 14 + 14·e/4
+    # fraction 1 would end at 25 px: the last epoch is at full size, so the ramp is 3 epochs, 14 + 14·e/3
+    assert [progressive_size(28, e, 4, 0.5, 1.0) for e in range(4)] == [14, 19, 23, 28]
+    assert progressive_size(28, 0, 1, 0.57, 0.75) == 28  # a one-epoch run trains at full size
     assert [progressive_size(32, e, 3, None) for e in range(3)] == [32, 32, 32]  # off
     assert progressive_size(28, 0, 20, 1.0) == 28
 

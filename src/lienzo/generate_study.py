@@ -19,7 +19,7 @@ and scikit-learn ship), which every machine can make in seconds:
 Both runs are scored at their last step (`gan.score_every: 0`: no checkpoint is chosen on the test split),
 with the same samples count and noise seed.
 
-    study = masks_study("runs/study_masks")                       # ~50 minutes on a 2-core CPU
+    study = masks_study("runs/study_masks")                       # ~35 minutes on a 2-core CPU
     study = masks_study("runs/study_masks_full", FULL_SETTINGS)   # the paper's size: a GPU
 """
 

@@ -133,8 +133,10 @@ def trivial_augment(images: torch.Tensor, groups: int = 8, generator: torch.Gene
 def progressive_size(full: int, epoch: int, max_epochs: int, scale: float | None, fraction: float = 0.5) -> int:
     """Side length of the training images at `epoch` (0-based) under progressive resizing (fast.ai's
     DAWNBench runs, MosaicML Composer's ProgressiveResizing): `full`·`scale` at the first epoch, growing
-    linearly to `full` at epoch fraction·max_epochs (rounded), full size from then on. scale None = full."""
-    ramp = math.floor(fraction * max_epochs + 0.5)  # halves round up, here and below
+    linearly to `full` at epoch fraction·max_epochs (rounded; at the latest the last epoch), full size from
+    then on. scale None = full."""
+    ramp = min(math.floor(fraction * max_epochs + 0.5), max_epochs - 1)  # halves round up, here and below;
+    # the last epoch is always at full size (the size it is evaluated at)
     if scale is None or scale >= 1 or epoch >= ramp:
         return full
     return max(1, min(full, math.floor(full * (scale + (1 - scale) * epoch / ramp) + 0.5)))
