@@ -177,7 +177,7 @@ def test_progressive_resizing_refuses_a_network_of_one_input_size(tmp_path):
 
     root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
     cfg = load_config("configs/fashion_basenet.yaml", [
-        f"data.root={root}", "trainer.max_epochs=1", "trainer.progress=false", f"run.dir={tmp_path / 'runs'}",
+        f"data.root={root}", "trainer.max_epochs=2", "trainer.progress=false", f"run.dir={tmp_path / 'runs'}",
         "data.progressive_scale=0.5"])
     with pytest.raises(ConfigError, match=r"basenet takes only 28×28 images, not the first epoch's 14×14"):
         train(cfg)
