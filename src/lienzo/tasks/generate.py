@@ -360,8 +360,13 @@ class GenerateModule(L.LightningModule):
             return
         ema_params, params = list(self.generator_ema.parameters()), list(self.generator.parameters())
         torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
+        # Batch-norm statistics are averaged too (as timm's ModelEmaV2): the averaged weights with the raw
+        # generator's statistics are a network that never existed. Counters are copied.
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema_buffer.copy_(buffer)  # batch-norm statistics: the raw generator's running averages
+            if ema_buffer.is_floating_point():
+                ema_buffer.lerp_(buffer, 1.0 - self.ema_decay)
+            else:
+                ema_buffer.copy_(buffer)
 
     # -- epochs ---------------------------------------------------------------------------------------
     def on_train_epoch_end(self) -> None:
