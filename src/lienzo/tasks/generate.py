@@ -472,9 +472,9 @@ class Generate(Task):
         return False
 
     def precision_macs(self, module, info: dict) -> float | None:
-        from ..summary import macs_for_precision
+        from .generate_samples import precision_macs
 
-        return macs_for_precision(module.critic, info["input_shape"])  # the critic does most of a step's work
+        return precision_macs(module, info)
 
     def monitor(self, cfg, has_val: bool) -> tuple[str, str]:
         if cfg.gan.scorer and cfg.gan.score_every:

@@ -200,11 +200,16 @@ def sampling_dtype(module, cfg, info: dict, device: torch.device) -> torch.dtype
     """The autocast dtype the run trained its generator in, as `trainer.precision` resolves on `device` for
     this model (what the Trainer would choose there); None is fp32."""
     from ..hardware import autocast_dtype, resolve_precision
-    from ..summary import macs_for_precision
 
     accelerator = "gpu" if device.type == "cuda" else "cpu"
-    macs = macs_for_precision(module.critic, info["input_shape"])  # as Generate.precision_macs: the critic's work
-    return autocast_dtype(resolve_precision(cfg.trainer.precision, accelerator, macs))
+    return autocast_dtype(resolve_precision(cfg.trainer.precision, accelerator, precision_macs(module, info)))
+
+
+def precision_macs(module, info: dict) -> float | None:
+    """The work of one image for precision auto (Generate.precision_macs): the critic does most of a step's."""
+    from ..summary import macs_for_precision
+
+    return macs_for_precision(module.critic, info["input_shape"])
 
 
 def to_evaluation_device(module, cfg, info: dict) -> torch.dtype | None:
