@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -195,3 +197,34 @@ def test_time_estimate_counts_later_steps_at_their_cost():
     # 5 steps of epoch 0 done, 35 to go: 5 more at 0.25, 10 at 0.5 (2×), 20 at 1.0 (4×), in epoch-0 steps
     assert TimeEstimate._weighted(trainer, module, 35, 5) == 5 + 20 + 80
     assert TimeEstimate._weighted(trainer, SimpleNamespace(), 35, 5) == 35  # a task without costs
+
+
+def test_test_curve_every_n_epochs_scores_those_epochs_and_the_last(tmp_path):
+    from lienzo import load_config, train
+    from lienzo.errors import ConfigError
+    from lienzo.runs import read_history
+    from tests.helpers import write_idx_dataset
+
+    root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
+    cfg = load_config("configs/fashion_fast.yaml", [
+        f"data.root={root}", "data.batch_size=30", "trainer.max_epochs=5", "trainer.progress=false",
+        "trainer.test_every_epoch=2", f"run.dir={tmp_path / 'runs'}", "data.progressive_scale=null"])
+    history = read_history(train(cfg) / "history.csv")
+    scored = [row["epoch"] for row in history if not math.isnan(row.get("test_top1", math.nan))]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5] and scored == [2, 4, 5]
+    assert all(0 <= row["test_top1"] <= 1 for row in history if row["epoch"] in scored)
+    with pytest.raises(ConfigError, match="trainer.test_every_epoch: true, false or a number"):
+        load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=-1"])
+
+
+def test_a_curve_logged_every_few_epochs_is_drawn_as_one_line(monkeypatch):
+    from lienzo.report import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.update(
+        {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for ax in fig.axes for line in ax.lines}))
+    history = [{"epoch": e, "train_top1": 0.1 * e, **({"test_top1": 0.2 * e} if e % 2 == 0 else {})}
+               for e in (1, 2, 3, 4)]
+    plots.plot_curves(history, "x.png")
+    assert drawn["test"] == ([2, 4], [0.4, 0.8])  # the scored epochs, joined, no gaps
+    assert drawn["training"] == ([1, 2, 3, 4], [0.1, 0.2, 0.30000000000000004, 0.4])

@@ -97,8 +97,8 @@ class TrainerConfig:
     # many epochs that takes (max_epochs is then no limit); None = max_epochs
     logger: str = "csv"  # csv (history.csv), tensorboard (<run>/tensorboard) or mlflow (<run.dir>/mlruns, no server)
     tta: bool = False  # evaluate with horizontal-flip test-time augmentation
-    test_every_epoch: bool = False  # also score the test split after every epoch: test_loss/test_top1 in
-    # history.csv for time-to-accuracy curves (never used to choose best.ckpt)
+    test_every_epoch: bool | int = False  # also score the test split after every epoch (true) or every N epochs
+    # and the last (N): test_loss/test_top1 in history.csv for time-to-accuracy curves (never used to choose best.ckpt)
     tta_shift: int = 0  # also with the images moved by this many pixels in 4 directions (half weight); 0 = off
     ema_decay: float | None = None  # keep an exponential moving average of the weights (e.g. 0.999) and
     # validate, checkpoint and evaluate with it; None = off
@@ -292,6 +292,9 @@ def _validate(cfg: Config) -> None:
     if cfg.optim.lookahead_steps < 0 or not 0.0 < cfg.optim.lookahead_alpha <= 1.0:
         raise ConfigError(f"optim.lookahead_steps must be >= 0 and optim.lookahead_alpha in (0, 1], got "
                           f"{cfg.optim.lookahead_steps} and {cfg.optim.lookahead_alpha}")
+    if not isinstance(cfg.trainer.test_every_epoch, bool) and cfg.trainer.test_every_epoch < 0:
+        raise ConfigError(f"trainer.test_every_epoch: true, false or a number of epochs >= 0, got "
+                          f"{cfg.trainer.test_every_epoch}")
     if cfg.trainer.tta_shift < 0:
         raise ConfigError(f"trainer.tta_shift: must be >= 0, got {cfg.trainer.tta_shift}")
     if cfg.optim.betas is not None and (len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas)):

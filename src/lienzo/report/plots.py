@@ -85,8 +85,9 @@ def plot_curves(history: list[dict], path: Path, labels: dict[str, str] | None =
         for column in columns:
             label, style = next((v for prefix, v in SPLIT_LABELS.items() if column.startswith(prefix)), (column, "-o"))
             label = labels.get(column, label)
-            values = [r.get(column, math.nan) for r in history]
-            ax.plot(epochs, [math.nan if _missing(v) else v for v in values], style, ms=3, label=label)
+            # the epochs that logged it (a curve scored every few epochs is still a line)
+            points = [(e, r.get(column)) for e, r in zip(epochs, history) if not _missing(r.get(column))]
+            ax.plot([e for e, _ in points], [v for _, v in points], style, ms=3, label=label)
         finish_panel(ax, base, base)
     return save_figure(fig, path)
 

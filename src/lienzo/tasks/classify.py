@@ -153,10 +153,19 @@ class ClassifyModule(L.LightningModule):
         self._update("train", logits, y, loss)
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        split = self.trainer.datamodule.eval_splits[dataloader_idx]
+        if split == "test" and not self._scores_test():
+            return
         x, y = batch
         logits = self.model(x)
-        split = self.trainer.datamodule.eval_splits[dataloader_idx]
         self._update(split, logits, y, F.cross_entropy(logits, y))
+
+    def _scores_test(self) -> bool:
+        """Whether this epoch's validation scores the test curve: trainer.test_every_epoch true is every epoch,
+        N every N-th epoch and the last."""
+        every = int(self.hparams.config["trainer"].get("test_every_epoch") or 0)
+        epoch, last = self.current_epoch + 1, self.trainer.max_epochs
+        return every > 0 and (epoch % every == 0 or (last is not None and epoch >= last))
 
     # -- epochs --------------------------------------------------------------------------------
     def _start_epoch(self) -> None:
