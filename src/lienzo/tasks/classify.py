@@ -165,7 +165,7 @@ class ClassifyModule(L.LightningModule):
         N every N-th epoch and the last."""
         every = int(self.hparams.config["trainer"].get("test_every_epoch") or 0)
         epoch, last = self.current_epoch + 1, self.trainer.max_epochs
-        return every > 0 and (epoch % every == 0 or (last is not None and epoch >= last))
+        return every > 0 and (epoch % every == 0 or (last is not None and 0 < last <= epoch))  # -1: max_steps
 
     # -- epochs --------------------------------------------------------------------------------
     def _start_epoch(self) -> None:
