@@ -49,6 +49,25 @@ def test_airnet_whitening_stem_is_set_from_data_and_frozen():
     assert model(images).shape == (64, 10)
 
 
+def test_airnet_s_halves_the_first_group_and_starts_its_convolutions_from_the_identity():
+    torch.manual_seed(0)
+    model = create_model("airnet_s", num_classes=10, in_chans=1, input_size=(28, 28))
+    convs = [m for m in model.features.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert [c.out_channels for c in convs] == [16, 16, 64, 64, 128, 128]
+    x = torch.randn(2, 64, 6, 6)
+    with torch.no_grad():
+        # as many outputs as inputs: the identity map
+        assert torch.allclose(model.features.group2.conv2(x), x, atol=1e-6)
+        # more outputs than inputs: the first 16 pass the inputs on, the other 48 keep their random start
+        first = model.features.group2.conv1(x[:, :16])
+        assert torch.allclose(first[:, :16], x[:, :16], atol=1e-6)
+        rest = model.features.group2.conv1.weight[16:]
+        assert 0.03 < rest.std() < 0.08  # He normal, fan_out = 64·9: std √(2/576) ≈ 0.059
+        plain = create_model("airnet", num_classes=10, in_chans=1, input_size=(28, 28))
+        assert not torch.allclose(plain.features.group2.conv2(x), x, atol=0.1)  # airnet: airbench's random start
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
 def test_lookahead_slow_and_fast_weights_after_k_steps():
     # f(w) = ½‖w − t‖², so an SGD step is w ← w − lr (w − t): the fast weights by hand
     target = torch.tensor([3.0, -1.0])

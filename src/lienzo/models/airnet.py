@@ -1,6 +1,7 @@
 """AirNet: the airbench recipe's network (Keller Jordan, 2024: 94 % on CIFAR-10 in seconds), for small
 images: a frozen first convolution initialised by patch whitening, three conv groups with batch norm
-without a learned scale, GELU, and a scaled linear head.
+without a learned scale, GELU, and a scaled linear head. `airnet_s` halves the first group and starts its
+3×3 convolutions from the identity (airbench's partial identity initialisation), for CPUs without bf16.
 
 The whitening convolution's 2·C·k² filters are the eigenvectors of the training patches' second-moment
 matrix scaled by 1/√(eigenvalue + eps), and their negatives, so the network starts from decorrelated
@@ -56,7 +57,7 @@ def conv_group(cin: int, cout: int) -> nn.Sequential:
 
 class AirNet(Classifier):
     def __init__(self, num_classes: int, in_chans: int, widths=(32, 64, 128), whiten_size: int = 2,
-                 logit_scale: float = 1 / 9, dropout: float = 0.0):
+                 logit_scale: float = 1 / 9, dropout: float = 0.0, identity_init: bool = False):
         super().__init__()
         whiten_width = 2 * in_chans * whiten_size**2
         w1, w2, w3 = widths
@@ -71,6 +72,11 @@ class AirNet(Classifier):
         self.head = nn.Linear(w3, num_classes, bias=False)
         self.logit_scale = logit_scale
         init_weights(self)
+        if identity_init:  # airbench's partial identity: each 3×3 convolution starts by passing its inputs on
+            for module in self.features.modules():
+                if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):
+                    with torch.no_grad():
+                        nn.init.dirac_(module.weight[: module.in_channels])
         self.features.whiten.weight.requires_grad_(False)  # set from the data, then kept
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -93,4 +99,12 @@ class AirNet(Classifier):
 def airnet(*, num_classes=10, in_chans=3, input_size=(32, 32), width=32, dropout=0.0):
     """airbench's network at width 32 (groups 32-64-128), frozen patch-whitening stem."""
     return AirNet(num_classes, in_chans, (width, 2 * width, 4 * width), dropout=dropout)
+
+
+@register_model
+def airnet_s(*, num_classes=10, in_chans=3, input_size=(32, 32), dropout=0.0):
+    """AirNet for CPUs: first group halved (16-64-128), partial identity init; 0.7x airnet's step."""
+    # The first group convolves at full resolution before it pools: 14 % of airnet's multiply-adds but ~40 %
+    # of its fp32 forward time on 28-px images (27×27 maps), so halving its width saves most there.
+    return AirNet(num_classes, in_chans, (16, 64, 128), dropout=dropout, identity_init=True)
 
