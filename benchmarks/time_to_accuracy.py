@@ -7,7 +7,9 @@ top-1 at the end, and the epoch (and elapsed training seconds) at which the per-
     .venv/bin/python benchmarks/time_to_accuracy.py --as-avx2 --seeds 0        # this CPU limited to AVX2, fp32
 
 --as-avx2 is a stand-in for a CPU without AVX-512 and bf16: torch's kernels and oneDNN are limited to AVX2
-(ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2) and trainer.precision=32, what `auto` picks there.
+(ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2) and trainer.precision=32, what `auto` picks there. The one
+real 2-core AVX2-only machine measured so far ran the same code ~1.28x slower than the stand-in on the AMX
+machine (benchmarks/RESULTS.md): scale its times by that.
 
 Prints a Markdown table for benchmarks/RESULTS.md. Run it alone on the machine: it times wall clock.
 """
