@@ -7,9 +7,10 @@ top-1 at the end, and the epoch (and elapsed training seconds) at which the per-
     .venv/bin/python benchmarks/time_to_accuracy.py --as-avx2 --seeds 0        # this CPU limited to AVX2, fp32
 
 --as-avx2 is a stand-in for a CPU without AVX-512 and bf16: torch's kernels and oneDNN are limited to AVX2
-(ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2) and trainer.precision=32, what `auto` picks there. The one
-real 2-core AVX2-only machine measured so far ran the same code ~1.28x slower than the stand-in on the AMX
-machine (benchmarks/RESULTS.md): scale its times by that.
+(ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2) and trainer.precision=32, what `auto` picks there. Machines of
+one kind differ, so calibrate on the same machine: the old FastNet-S preset (`git show d1db847:configs/fashion_fast.yaml`)
+with trainer.max_epochs=2 trainer.precision=32 under the same two variables took 54.4 s an epoch on the one real
+2-core AVX2-only CPU measured (2026-11-22); scale the stand-in's times by 54.4 / its seconds an epoch there.
 
 Prints a Markdown table for benchmarks/RESULTS.md. Run it alone on the machine: it times wall clock.
 """

@@ -53,18 +53,27 @@ def test_airnet_s_halves_the_first_group_and_starts_its_convolutions_from_the_id
     torch.manual_seed(0)
     model = create_model("airnet_s", num_classes=10, in_chans=1, input_size=(28, 28))
     convs = [m for m in model.features.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
-    assert [c.out_channels for c in convs] == [16, 16, 64, 64, 128, 128]
-    x = torch.randn(2, 64, 6, 6)
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(8, 16), (16, 16), (16, 64), (64, 64), (64, 128),
+                                                                (128, 128)]
     with torch.no_grad():
-        # as many outputs as inputs: the identity map
-        assert torch.allclose(model.features.group2.conv2(x), x, atol=1e-6)
-        # more outputs than inputs: the first 16 pass the inputs on, the other 48 keep their random start
-        first = model.features.group2.conv1(x[:, :16])
-        assert torch.allclose(first[:, :16], x[:, :16], atol=1e-6)
-        rest = model.features.group2.conv1.weight[16:]
-        assert 0.03 < rest.std() < 0.08  # He normal, fan_out = 64·9: std √(2/576) ≈ 0.059
+        for conv in convs:  # each passes its inputs on through its first outputs; the others start random
+            x = torch.randn(2, conv.in_channels, 6, 6)
+            assert torch.allclose(conv(x)[:, : conv.in_channels], x, atol=1e-6)
+            rest = conv.weight[conv.in_channels :]
+            if len(rest):  # He normal, fan_out = out·9
+                assert abs(rest.std().item() - (2 / (conv.out_channels * 9)) ** 0.5) < 0.3 * (2 / (conv.out_channels * 9)) ** 0.5
+            assert conv.weight.requires_grad
+        assert not model.features.whiten.weight.requires_grad  # the whitening stem stays frozen
         plain = create_model("airnet", num_classes=10, in_chans=1, input_size=(28, 28))
+        x = torch.randn(2, 64, 6, 6)
         assert not torch.allclose(plain.features.group2.conv2(x), x, atol=0.1)  # airnet: airbench's random start
+        # RGB: 24 whitened channels into 16 would start as a channel selector; that convolution stays random
+        rgb = create_model("airnet_s", num_classes=10, in_chans=3, input_size=(32, 32))
+        first = rgb.features.group1.conv1
+        assert (first.in_channels, first.out_channels) == (24, 16)
+        assert (first.weight != 0).float().mean() > 0.99
+        x = torch.randn(2, 16, 6, 6)
+        assert torch.allclose(rgb.features.group1.conv2(x), x, atol=1e-6)
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
@@ -218,22 +227,41 @@ def test_time_estimate_counts_later_steps_at_their_cost():
     assert TimeEstimate._weighted(trainer, SimpleNamespace(), 35, 5) == 35  # a task without costs
 
 
-def test_test_curve_every_n_epochs_scores_those_epochs_and_the_last(tmp_path):
+@pytest.mark.parametrize("extra, scored", [
+    ([], [2, 4, 5]),
+    (["data.val_fraction=0.2"], [2, 4, 5]),  # the test split is the second validation loader
+    (["trainer.max_steps=8"], [2, 4]),  # 2 steps an epoch: the run ends after epoch 4, which is scored anyway
+    (["trainer.max_steps=10", "trainer.max_epochs=9"], [2, 4, 5]),  # ends after epoch 5 by its steps
+])
+def test_test_curve_every_n_epochs_scores_those_epochs_and_the_last(tmp_path, extra, scored):
     from lienzo import load_config, train
-    from lienzo.errors import ConfigError
     from lienzo.runs import read_history
     from tests.helpers import write_idx_dataset
 
     root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
     cfg = load_config("configs/fashion_fast.yaml", [
         f"data.root={root}", "data.batch_size=30", "trainer.max_epochs=5", "trainer.progress=false",
-        "trainer.test_every_epoch=2", f"run.dir={tmp_path / 'runs'}", "data.progressive_scale=null"])
+        "trainer.test_every_epoch=2", f"run.dir={tmp_path / 'runs'}", "data.progressive_scale=null",
+        "optim.schedule=linear", *extra])
     history = read_history(train(cfg) / "history.csv")
-    scored = [row["epoch"] for row in history if not math.isnan(row.get("test_top1", math.nan))]
-    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5] and scored == [2, 4, 5]
-    assert all(0 <= row["test_top1"] <= 1 for row in history if row["epoch"] in scored)
+    has = lambda row, key: not math.isnan(row.get(key, math.nan))  # noqa: E731
+    assert [row["epoch"] for row in history if has(row, "test_top1")] == scored
+    assert [row["epoch"] for row in history if has(row, "test_loss")] == scored
+    if "data.val_fraction=0.2" in extra:  # validation itself still runs every epoch
+        assert all(has(row, "val_top1") for row in history)
+
+
+def test_test_every_epoch_takes_a_boolean_or_a_count():
+    from lienzo import load_config
+    from lienzo.errors import ConfigError
+
+    assert load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=3"]).trainer.test_every_epoch == 3
+    assert load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=false"]).trainer.test_every_epoch is False
     with pytest.raises(ConfigError, match="trainer.test_every_epoch: true, false or a number"):
         load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=-1"])
+    for bad in ("abc", "1.5"):
+        with pytest.raises(ConfigError, match=r"trainer.test_every_epoch: expected true or false or an integer, got"):
+            load_config("configs/fashion_fast.yaml", [f"trainer.test_every_epoch={bad}"])
 
 
 def test_a_curve_logged_every_few_epochs_is_drawn_as_one_line(monkeypatch):
@@ -241,9 +269,13 @@ def test_a_curve_logged_every_few_epochs_is_drawn_as_one_line(monkeypatch):
 
     drawn = {}
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.update(
-        {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for ax in fig.axes for line in ax.lines}))
-    history = [{"epoch": e, "train_top1": 0.1 * e, **({"test_top1": 0.2 * e} if e % 2 == 0 else {})}
+        {(ax.get_title(), line.get_label()): (list(line.get_xdata()), list(line.get_ydata()))
+         for ax in fig.axes for line in ax.lines}))
+    history = [{"epoch": e, "train_top1": 0.1 * e, "val_top1": math.nan,
+                **({"test_top1": 0.2 * e} if e % 2 == 0 else {}), **({"test_loss": 0.5} if e == 3 else {})}
                for e in (1, 2, 3, 4)]
     plots.plot_curves(history, "x.png")
-    assert drawn["test"] == ([2, 4], [0.4, 0.8])  # the scored epochs, joined, no gaps
-    assert drawn["training"] == ([1, 2, 3, 4], [0.1, 0.2, 0.30000000000000004, 0.4])
+    assert drawn[("top1", "test")] == ([2, 4], pytest.approx([0.4, 0.8]))  # the scored epochs, joined, no gaps
+    assert drawn[("top1", "training")] == ([1, 2, 3, 4], pytest.approx([0.1, 0.2, 0.3, 0.4]))
+    assert drawn[("loss", "test")] == ([3], [0.5])  # a single point is still drawn
+    assert set(drawn) == {("top1", "test"), ("top1", "training"), ("loss", "test")}  # val_top1 (no values): no line

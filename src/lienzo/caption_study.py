@@ -2,7 +2,7 @@
 
 1. "fashion scenes" (lienzo.data.fashion_scenes): 64×64 images of 1–3 tinted Fashion-MNIST items, 5 template
    captions each (synonyms, word order, counts, colours, left/right/above/below); 1,000 val and 1,000 test images;
-2. the image network: an AirNet (the fashion_fast recipe) trained on the scenes to name the largest item's
+2. the image network: a full-width AirNet (fashion_fast's recipe) trained on the scenes to name the largest item's
    colour and class; its last convolutional grid (128×7×7) is the image feature, cached once;
 3. retrieval (`caption.model: rank`, the thesis's bidirectional recurrent sentence net and sum of hinges) and
    generation (`showtell`) trained on those features;
@@ -45,7 +45,7 @@ class CaptionStudySettings:
     seed: int = 0
 
 
-SCORER_PRESET = {  # fashion_fast's AirNet recipe on the scenes (no flips: they would swap left and right)
+SCORER_PRESET = {  # fashion_fast's recipe, full-width AirNet, on the scenes (no flips: they swap left and right)
     "data": {"name": "hdf5", "batch_size": 256, "augment": "none", "val_fraction": 0.0},
     "model": {"arch": "airnet"},
     "optim": {"name": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,

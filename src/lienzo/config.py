@@ -157,6 +157,9 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
                 return _coerce(key, value, option)
             except ConfigError as err:
                 errors.append(err)
+        if len(errors) > 1:  # say every type the key takes, not only the first one tried
+            wanted = [str(err).split(": expected ", 1)[-1].split(", got ")[0] for err in errors]
+            raise ConfigError(f"{key}: expected {' or '.join(wanted)}, got {value!r}")
         raise errors[0]
     if origin is list:
         (item_type,) = typing.get_args(annotation)

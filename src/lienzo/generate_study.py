@@ -7,7 +7,7 @@ compared Inception Scores (for example COCO 7.37 vs 7.50). Here the data are the
 and scikit-learn ship), which every machine can make in seconds:
 
 1. composites: `composites.h5` (RGB + mask) and `composites_rgb.h5` (the same RGB, no mask);
-2. the domain scorer: a lienzo classifier (AirNet, the fashion_fast recipe) trained on the composites'
+2. the domain scorer: a lienzo classifier (the full-width AirNet, the fashion_fast recipe) trained on the composites'
    RGB to name the garment; its pre-logits and logits give "domain" FID/KID and IS (Inception weights are
    not needed), or `--scorer RUN` reuses one;
 3. two WGAN-GP runs, same network, budget and seed: 3 channels on composites_rgb.h5, 4 on composites.h5;
@@ -62,7 +62,7 @@ class MasksStudySettings:
 FULL_SETTINGS = MasksStudySettings(n_train=60000, n_test=10000, size=64, scorer_epochs=20, maps=128, steps=100_000,
                                    steps_per_epoch=1000, eval_samples=50000)
 
-SCORER_PRESET = {  # fashion_fast's AirNet recipe on the composites' RGB
+SCORER_PRESET = {  # fashion_fast's recipe with the full-width AirNet, on the composites' RGB
     "data": {"name": "hdf5", "batch_size": 256, "augment": "basic", "val_fraction": 0.0},
     "model": {"arch": "airnet"},
     "optim": {"name": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,

@@ -40,7 +40,7 @@ def curve_groups(history: list[dict]) -> dict[str, list[str]]:
     for column in columns:
         if column in NOT_CURVES:
             continue
-        if all(_missing(row.get(column)) for row in history):
+        if all(is_missing(row.get(column)) for row in history):
             continue
         base = column
         for prefix in SPLIT_PREFIXES:
@@ -50,7 +50,7 @@ def curve_groups(history: list[dict]) -> dict[str, list[str]]:
     return groups
 
 
-def _missing(value) -> bool:
+def is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
@@ -86,7 +86,7 @@ def plot_curves(history: list[dict], path: Path, labels: dict[str, str] | None =
             label, style = next((v for prefix, v in SPLIT_LABELS.items() if column.startswith(prefix)), (column, "-o"))
             label = labels.get(column, label)
             # the epochs that logged it (a curve scored every few epochs is still a line)
-            points = [(e, r.get(column)) for e, r in zip(epochs, history) if not _missing(r.get(column))]
+            points = [(e, r.get(column)) for e, r in zip(epochs, history) if not is_missing(r.get(column))]
             ax.plot([e for e, _ in points], [v for _, v in points], style, ms=3, label=label)
         finish_panel(ax, base, base)
     return save_figure(fig, path)

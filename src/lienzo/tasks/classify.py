@@ -162,10 +162,11 @@ class ClassifyModule(L.LightningModule):
 
     def _scores_test(self) -> bool:
         """Whether this epoch's validation scores the test curve: trainer.test_every_epoch true is every epoch,
-        N every N-th epoch and the last."""
+        N every N-th epoch and the last (by max_epochs or max_steps; a run that stops early may end without one)."""
         every = int(self.hparams.config["trainer"].get("test_every_epoch") or 0)
-        epoch, last = self.current_epoch + 1, self.trainer.max_epochs
-        return every > 0 and (epoch % every == 0 or (last is not None and 0 < last <= epoch))  # -1: max_steps
+        trainer, epoch = self.trainer, self.current_epoch + 1
+        last = (0 < (trainer.max_epochs or 0) <= epoch) or (0 < (trainer.max_steps or 0) <= trainer.global_step)
+        return every > 0 and (epoch % every == 0 or last)
 
     # -- epochs --------------------------------------------------------------------------------
     def _start_epoch(self) -> None:
