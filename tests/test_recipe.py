@@ -279,3 +279,15 @@ def test_a_curve_logged_every_few_epochs_is_drawn_as_one_line(monkeypatch):
     assert drawn[("top1", "training")] == ([1, 2, 3, 4], pytest.approx([0.1, 0.2, 0.3, 0.4]))
     assert drawn[("loss", "test")] == ([3], [0.5])  # a single point is still drawn
     assert set(drawn) == {("top1", "test"), ("top1", "training"), ("loss", "test")}  # val_top1 (no values): no line
+
+
+def test_the_learning_rate_panel_keeps_a_schedule_that_ends_at_zero(monkeypatch):
+    from lienzo.report import plots
+
+    scales = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: scales.update(
+        {ax.get_title(): (ax.get_yscale(), [list(line.get_ydata()) for line in ax.lines]) for ax in fig.axes}))
+    plots.plot_curves([{"epoch": e, "lr": lr} for e, lr in ((1, 0.1), (2, 0.01), (3, 0.0))], "x.png")
+    assert scales["lr"] == ("symlog", [[0.1, 0.01, 0.0]])  # log would drop the final 0
+    plots.plot_curves([{"epoch": e, "lr": lr} for e, lr in ((1, 0.1), (2, 0.01))], "x.png")
+    assert scales["lr"][0] == "log"

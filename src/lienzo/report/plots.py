@@ -68,8 +68,13 @@ def panel_grid(panels: int):
 def finish_panel(ax, title: str, base: str) -> None:
     """Axis labels, a log scale for learning rates, grid and legend."""
     ax.set(xlabel="epoch", title=title)
-    if base == "lr":
-        ax.set_yscale("log")
+    if base == "lr":  # log, but a schedule that ends at 0 keeps its last point: linear below the smallest rate
+        values = [float(v) for line in ax.lines for v in line.get_ydata() if math.isfinite(float(v))]
+        positive = [v for v in values if v > 0]
+        if positive and min(values) <= 0:
+            ax.set_yscale("symlog", linthresh=min(positive))
+        elif positive:
+            ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
