@@ -138,6 +138,9 @@ CHOICES = {
 }
 
 
+WANTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}  # in errors
+
+
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """Check (and gently convert) a value against a field annotation; raise ConfigError naming the key."""
     if isinstance(annotation, str):
@@ -157,8 +160,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
                 return _coerce(key, value, option)
             except ConfigError as err:
                 errors.append(err)
-        if len(errors) > 1:  # say every type the key takes, not only the first one tried
-            wanted = [str(err).split(": expected ", 1)[-1].split(", got ")[0] for err in errors]
+        wanted = [WANTED.get(typing.get_origin(option) or option) for option in options if option is not type(None)]
+        if len(wanted) > 1 and all(wanted):  # say every type the key takes, not only the first one tried
             raise ConfigError(f"{key}: expected {' or '.join(wanted)}, got {value!r}")
         raise errors[0]
     if origin is list:
@@ -166,24 +169,24 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, str):  # key=a,b,c on the command line
             value = [yaml.safe_load(v) for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected {WANTED[list]}, got {value!r}")
         return [_coerce(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]
     if annotation is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected {WANTED[bool]}, got {value!r}")
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected {WANTED[int]}, got {value!r}")
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        raise ConfigError(f"{key}: expected {WANTED[float]}, got {value!r}")
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        raise ConfigError(f"{key}: expected {WANTED[str]}, got {value!r}")
     if dataclasses.is_dataclass(annotation):  # a list item with its own keys (finetune.groups[0].lr)
         item = annotation()
         _apply(item, f"{key}.", dataclasses.asdict(value) if isinstance(value, annotation) else value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import RunError
 from ..runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
 from .layout import page, table
-from .plots import curve_groups, finish_panel, is_missing, panel_grid, plt
+from .plots import curve_groups, finish_panel, logged_points, panel_grid, plt
 
 
 def _png_data(fig) -> str:
@@ -42,9 +42,8 @@ def compare_figure(histories: dict[str, list[dict]]) -> str | None:
             column = next((c for c in [*preferred, *columns] if any(c in r for r in history)), None)
             if column is None:
                 continue
-            points = [(r["epoch"], r[column]) for r in history if not is_missing(r.get(column))]  # joined, as plot_curves
             label = name if column in preferred or len(preferred) == len(columns) else f"{name} ({column})"
-            ax.plot([e for e, _ in points], [v for _, v in points], "-o", ms=3, label=label)
+            ax.plot(*logged_points(history, column), "-o", ms=3, label=label)
         finish_panel(ax, preferred[0] if len(preferred) == 1 else base, base)
     return _png_data(fig)
 

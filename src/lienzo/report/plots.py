@@ -54,6 +54,12 @@ def is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def logged_points(history: list[dict], column: str) -> tuple[list, list]:
+    """(epochs, values) of the rows that logged `column`: a curve scored every few epochs is still a line."""
+    points = [(row["epoch"], row[column]) for row in history if not is_missing(row.get(column))]
+    return [e for e, _ in points], [v for _, v in points]
+
+
 def panel_grid(panels: int):
     """A figure with one panel per quantity, three to a row; returns (figure, the panels in order)."""
     panels = max(panels, 1)
@@ -84,15 +90,12 @@ def plot_curves(history: list[dict], path: Path, labels: dict[str, str] | None =
     `labels` names the lines of columns whose prefix would mislead (a GAN's val_fid is against training images)."""
     labels = labels or {}
     groups = curve_groups(history)
-    epochs = [r["epoch"] for r in history]
     fig, axes = panel_grid(len(groups))
     for ax, (base, columns) in zip(axes, groups.items()):
         for column in columns:
             label, style = next((v for prefix, v in SPLIT_LABELS.items() if column.startswith(prefix)), (column, "-o"))
             label = labels.get(column, label)
-            # the epochs that logged it (a curve scored every few epochs is still a line)
-            points = [(e, r.get(column)) for e, r in zip(epochs, history) if not is_missing(r.get(column))]
-            ax.plot([e for e, _ in points], [v for _, v in points], style, ms=3, label=label)
+            ax.plot(*logged_points(history, column), style, ms=3, label=label)
         finish_panel(ax, base, base)
     return save_figure(fig, path)
 

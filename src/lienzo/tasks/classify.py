@@ -66,6 +66,7 @@ class ClassifyModule(L.LightningModule):
             setattr(self, f"{split}_top1_metric", MeanMetric(nan_strategy="disable"))
         self._sums: dict[str, list] = {}
         self._seeded_epoch = -1
+        self._test_now = True  # set at each validation (on_validation_epoch_start)
         # Manual optimisation: the step below is the whole loop body, without the closure machinery
         # of automatic optimisation (worth ~8 % on a 1 ms BaseNet step). Precision plugins (fp16 loss
         # scaling) and DDP still act through manual_backward and the LightningOptimizer.
@@ -154,19 +155,19 @@ class ClassifyModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         split = self.trainer.datamodule.eval_splits[dataloader_idx]
-        if split == "test" and not self._scores_test():
+        if split == "test" and not self._test_now:
             return
         x, y = batch
         logits = self.model(x)
         self._update(split, logits, y, F.cross_entropy(logits, y))
 
-    def _scores_test(self) -> bool:
-        """Whether this epoch's validation scores the test curve: trainer.test_every_epoch true is every epoch,
-        N every N-th epoch and the last (by max_epochs or max_steps; a run that stops early may end without one)."""
+    def on_validation_epoch_start(self) -> None:
+        # Whether this validation scores the test curve: trainer.test_every_epoch true is every epoch, N every
+        # N-th epoch and the last (by max_epochs or max_steps; a run that stops early may end without one).
         every = int(self.hparams.config["trainer"].get("test_every_epoch") or 0)
         trainer, epoch = self.trainer, self.current_epoch + 1
         last = (0 < (trainer.max_epochs or 0) <= epoch) or (0 < (trainer.max_steps or 0) <= trainer.global_step)
-        return every > 0 and (epoch % every == 0 or last)
+        self._test_now = every > 0 and (epoch % every == 0 or last)
 
     # -- epochs --------------------------------------------------------------------------------
     def _start_epoch(self) -> None:
