@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from lienzo.caption import annotate, describe, search
+from lienzo.tasks.caption.use import annotate, describe, search
 from lienzo.cli import main
 from lienzo.data.captions import CaptionImage, tokenize, write_karpathy
 from lienzo.data.hdf5 import write_hdf5
@@ -127,7 +127,7 @@ def test_showtell_learns_to_caption(showtell_run, blocks):
 def test_generated_captions_name_the_colour_and_place(showtell_run):
     from lienzo.evaluate import load_run
     from lienzo.tasks import get_task
-    from lienzo.tasks.caption_eval import generate_split
+    from lienzo.tasks.caption.evaluate import generate_split
 
     loaded = load_run(showtell_run)
     data = get_task("caption").data_module(loaded.config, loaded.info)
@@ -353,7 +353,7 @@ def test_finetune_under_ddp_on_two_cpu_processes(backbone_runs, blocks, tmp_path
 
 def test_captions_study_end_to_end(fashion_root, tmp_path):
     """The study at a toy size: scenes, image network, rank and showtell, baselines and the table."""
-    from lienzo.caption_study import CaptionStudySettings, captions_study
+    from lienzo.tasks.caption.study import CaptionStudySettings, captions_study
     from lienzo.metrics.retrieval import random_baseline
 
     settings = CaptionStudySettings(train=48, val=12, test=12, scorer_epochs=1, rank_epochs=1, showtell_epochs=1,

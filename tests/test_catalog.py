@@ -7,7 +7,7 @@ import sys
 import time
 
 from lienzo.catalog import read_catalog
-from lienzo.summary import models_table
+from lienzo.models.summary import models_table
 
 
 def test_catalog_is_the_live_registry():

@@ -235,12 +235,12 @@ def test_a_flag_and_a_conflicting_key_is_an_error_naming_both(capsys, monkeypatc
 def test_some_unreadable_inputs_exit_3_and_the_rest_are_printed(capsys, monkeypatch):
     results = [{"path": "a.png", "predictions": [{"class": "cat", "probability": 0.9}]},
                {"path": "b.png", "error": "b.png: not an image"}]
-    fake_module(monkeypatch, "lienzo.predict", predict=lambda run, images, top_k: results)
+    fake_module(monkeypatch, "lienzo.tasks.classify.predict", predict=lambda run, images, top_k: results)
     code, out, err = run_cli(capsys, "predict", "run", "a.png", "b.png")
     assert code == 3
     assert out.splitlines() == ["a.png: cat 90.0%", "b.png: error: b.png: not an image"]
     assert "1 of 2 images could not be read" in err
-    fake_module(monkeypatch, "lienzo.predict", predict=lambda run, images, top_k: results[:1])
+    fake_module(monkeypatch, "lienzo.tasks.classify.predict", predict=lambda run, images, top_k: results[:1])
     assert main(["predict", "run", "a.png"]) == 0
 
 
@@ -287,7 +287,7 @@ def test_resume_with_an_override_trains_on(capsys, tmp_path):
 RUN = "RUN"  # stands for a run folder that the test makes
 THREADED = {  # verb -> (module, function the CLI calls, what that function returns, other ways to set threads)
     ("evaluate", RUN): ("lienzo.evaluate", "evaluate", ({"top1": 1.0}, "e.json"), ("key=value", "run config")),
-    ("predict", RUN, "a.png"): ("lienzo.predict", "predict", [], ("run config",)),
+    ("predict", RUN, "a.png"): ("lienzo.tasks.classify.predict", "predict", [], ("run config",)),
     ("features", "extract", "vgg19", "--out", "f.h5"): ("lienzo.transfer.features", "extract_features", "f.h5",
                                                         ("key=value", "--config")),
     ("svm", "fit", "f.h5"): ("lienzo.transfer.svm", "fit_svm", None, ()),
@@ -295,9 +295,9 @@ THREADED = {  # verb -> (module, function the CLI calls, what that function retu
     ("tsne", "f.h5"): ("lienzo.transfer.tsne", "tsne", "t.png", ()),
     ("curate", "score", RUN, "folder", "--out", "s.csv"): ("lienzo.curate", "score", {}, ("run config",)),
     ("bench", "train", "basenet"): ("lienzo.bench", "bench_train", {}, ("key=value",)),
-    ("caption", "describe", RUN, "a.png"): ("lienzo.caption", "describe", [], ("run config",)),
-    ("caption", "search", RUN, "a dog", "--images", "x"): ("lienzo.caption", "search", [], ("run config",)),
-    ("caption", "annotate", RUN, "a.png", "--sentences", "s.txt"): ("lienzo.caption", "annotate", [], ("run config",)),
+    ("caption", "describe", RUN, "a.png"): ("lienzo.tasks.caption.use", "describe", [], ("run config",)),
+    ("caption", "search", RUN, "a dog", "--images", "x"): ("lienzo.tasks.caption.use", "search", [], ("run config",)),
+    ("caption", "annotate", RUN, "a.png", "--sentences", "s.txt"): ("lienzo.tasks.caption.use", "annotate", [], ("run config",)),
 }
 
 

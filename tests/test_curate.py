@@ -276,7 +276,7 @@ def test_score_is_evaluate_with_the_runs_tta_and_names_its_k(tmp_path):
 def test_split_val_group_is_the_validation_split(tmp_path, caplog):
     import torch
 
-    from lienzo.data.module import ClassificationData
+    from lienzo.tasks.classify.data import ClassificationData
 
     src = _class_folder(tmp_path / "src", {"a": 20, "b": 10})
     assert curate.split(src, tmp_path / "data.h5", val=0.2, test=0.1, image_size=(8, 8)) == {

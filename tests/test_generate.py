@@ -22,8 +22,8 @@ from lienzo.metrics.generative import INCEPTION_FILE, seeded_subset
 from lienzo.models.registry import create_model
 from lienzo.tasks import get_task
 from lienzo.tasks.generate import check_generate_run, critic_loss, generator_loss, gradient_penalty
-from lienzo.sample import sample
-from lienzo.tasks.generate_samples import checkerboard, mask_views
+from lienzo.tasks.generate.sample import sample
+from lienzo.tasks.generate.samples import checkerboard, mask_views
 from lienzo.train import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -98,7 +98,7 @@ def test_the_graph_sees_relative_and_function_level_imports():
     assert "lienzo.tasks" in graph["lienzo.train"]  # from .tasks import get_task
     assert "lienzo.report.plots" in graph["lienzo.report.html"]  # from . import plots
     assert "lienzo.tasks.classify" in graph["lienzo.tasks"]  # the registry's import by name
-    assert "lienzo.report" in graph["lienzo.tasks.classify_plots"]  # the package of report.plots
+    assert "lienzo.report" in graph["lienzo.tasks.classify.plots"]  # the package of report.plots
 
 
 def test_no_import_cycle():

@@ -15,7 +15,7 @@ from lienzo.data.composites import (PHOTOS, THRESHOLD, _masks, _place, composite
 from lienzo.data.hdf5 import load_hdf5
 from lienzo.data.idx import FASHION_MNIST_CLASSES, load_idx_split
 from lienzo.errors import ConfigError, RunError
-from lienzo.generate_study import MasksStudySettings, direction, ema_decay, format_table, gan_values, masks_study
+from lienzo.tasks.generate.study import MasksStudySettings, direction, ema_decay, format_table, gan_values, masks_study
 from lienzo.runs import read_json
 
 REPO = Path(__file__).resolve().parents[1]

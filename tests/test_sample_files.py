@@ -20,10 +20,10 @@ from lienzo.errors import ConfigError, RunError
 from lienzo.evaluate import load_run
 from lienzo.metrics import generative
 from lienzo.models.registry import create_model
-from lienzo.sample import sample, sample_images
-from lienzo.summary import summary
-from lienzo.tasks import generate_samples
-from lienzo.tasks.generate_samples import (check_out, draw_samples, evaluation_device, samples_strip, sampling_dtype,
+from lienzo.tasks.generate.sample import sample, sample_images
+from lienzo.models.summary import summary
+from lienzo.tasks.generate import samples as generate_samples
+from lienzo.tasks.generate.samples import (check_out, draw_samples, evaluation_device, samples_strip, sampling_dtype,
                                            score_run, strip_positions)
 from lienzo.train import train
 

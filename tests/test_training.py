@@ -8,7 +8,7 @@ import torch
 from lienzo import load_config, train
 from lienzo.hardware import CPU_BF16_MIN_MACS, cpu_has_fast_bf16, resolve_precision
 from lienzo.models import create_model
-from lienzo.summary import macs_per_image
+from lienzo.models.summary import macs_per_image
 from tests.helpers import write_idx_dataset
 
 

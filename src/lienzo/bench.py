@@ -12,12 +12,12 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from .config import config_from_dict
-from .errors import ConfigError
-from .data.arrays import ImageArrays
-from .data.module import ClassificationData
-from .summary import macs_for_precision
-from .train import build_task, build_trainer
+from lienzo.config import config_from_dict
+from lienzo.errors import ConfigError
+from lienzo.data.arrays import ImageArrays
+from lienzo.tasks.classify.data import ClassificationData
+from lienzo.models.summary import macs_for_precision
+from lienzo.train import build_task, build_trainer
 
 
 class _Timer(L.Callback):

@@ -1,6 +1,6 @@
 """The registered models as data, so that `lienzo models` answers without importing torch.
 
-`model_catalog.json` holds what `lienzo.summary.models_table()` computes from the live registries
+`model_catalog.json` holds what `lienzo.models.summary.models_table()` computes from the live registries
 (names by kind, parameter counts, descriptions); a test keeps the two equal, and
 
     python -m lienzo.catalog            # rewrites it after a model was added or changed
@@ -32,8 +32,8 @@ def catalog_kinds() -> list[str]:
 
 
 def write_catalog() -> Path:
-    from .runs import atomic_write_text
-    from .summary import models_table
+    from lienzo.runs import atomic_write_text
+    from lienzo.models.summary import models_table
 
     atomic_write_text(CATALOG, json.dumps(models_table(), indent=1, ensure_ascii=False) + "\n")
     return CATALOG

@@ -20,9 +20,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import __version__
-from .errors import ConfigError, LienzoError
-from .runs import RUN_SORT_KEYS
+from lienzo import __version__
+from lienzo.errors import ConfigError, LienzoError
+from lienzo.runs import RUN_SORT_KEYS
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -589,7 +589,7 @@ def resolve_threads(args: argparse.Namespace) -> int | None:
     path = _config_file(args)
     if text is None and path is None:
         return None
-    from .tasks import config_from_dict, load_config
+    from lienzo.tasks import config_from_dict, load_config
 
     overrides = [text] if text is not None else []
     cfg = load_config(path, overrides) if path is not None else config_from_dict({}, overrides)
@@ -637,8 +637,8 @@ def _out(args: argparse.Namespace, default: Path) -> Path:
 # ---- the verbs ------------------------------------------------------------------------------------------
 
 def _train(args) -> int:
-    from .tasks import load_config
-    from .train import train
+    from lienzo.tasks import load_config
+    from lienzo.train import train
 
     if args.resume:
         given = ([args.config] if args.config else []) + args.overrides
@@ -655,7 +655,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate
+    from lienzo.evaluate import evaluate
 
     result, path = evaluate(args.run, args.overrides, split=args.split, samples=args.n)
     _print_evaluation(args, result, path)
@@ -663,7 +663,7 @@ def _evaluate(args) -> int:
 
 
 def _sample(args) -> int:
-    from .sample import sample
+    from lienzo.tasks.generate.sample import sample
 
     out = sample(args.run, n=args.n, seed=args.seed, out=args.out, interpolate=args.interpolate)
     print(out)
@@ -672,9 +672,9 @@ def _sample(args) -> int:
 
 def _predict(args) -> int:
     if (Path(args.run) / "svm.joblib").is_file():
-        from .transfer.estimators import predict_svm as predict
+        from lienzo.transfer.estimators import predict_svm as predict
     else:
-        from .predict import predict
+        from lienzo.tasks.classify.predict import predict
 
     results = predict(args.run, args.images, top_k=args.top_k)
     if args.json:
@@ -696,13 +696,13 @@ def _predict(args) -> int:
 
 
 def _models(args) -> int:
-    from .catalog import catalog_kinds, format_models_table, read_catalog
+    from lienzo.catalog import catalog_kinds, format_models_table, read_catalog
 
     rows = read_catalog(args.pattern, args.kind)  # the registries as data: no torch import, well under 1 s
     if rows is not None and args.kind is not None and args.kind not in catalog_kinds():
         raise ConfigError(f"unknown kind of model '{args.kind}'; known: {', '.join(catalog_kinds())}")
     if rows is None:
-        from .summary import models_table
+        from lienzo.models.summary import models_table
 
         rows = models_table(args.pattern, args.kind)
     _print_result(args, rows, format_models_table)
@@ -717,9 +717,9 @@ _NOT_SETTINGS = ("arch", "pretrained")  # the positional ARCH; weights do not ch
 def _model_settings(arch: str, overrides: list[str] = ()) -> dict:
     """Builder arguments from `model.*` key=value overrides, typed and checked as `lienzo train` does (an
     unknown key or a wrong type names the key); only the keys given, so the rest stay the builder's defaults."""
-    from .config import parse_override
-    from .models.registry import model_kind
-    from .tasks import config_from_dict
+    from lienzo.config import parse_override
+    from lienzo.models.registry import model_kind
+    from lienzo.tasks import config_from_dict
 
     keys = []
     for text in overrides:
@@ -735,7 +735,7 @@ def _model_settings(arch: str, overrides: list[str] = ()) -> dict:
 
 
 def _summary(args) -> int:
-    from .summary import format_summary, summary
+    from lienzo.models.summary import format_summary, summary
 
     _print_result(args, summary(args.arch, args.input, args.num_classes, _model_settings(args.arch, args.overrides)),
                   format_summary)
@@ -743,7 +743,7 @@ def _summary(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import bench_train, format_bench
+    from lienzo.bench import bench_train, format_bench
 
     result = bench_train(args.arch, args.batch_size, args.input, args.precision, args.steps, args.warmup,
                          overrides=args.overrides)
@@ -752,8 +752,8 @@ def _bench(args) -> int:
 
 
 def _features(args) -> int:
-    from .tasks import config_from_dict, load_config
-    from .transfer.features import extract_features
+    from lienzo.tasks import config_from_dict, load_config
+    from lienzo.transfer.features import extract_features
 
     cfg = load_config(args.config, args.overrides) if args.config else config_from_dict({}, args.overrides)
     batch_size = args.batch_size or (cfg.data.batch_size if _override(args.overrides, "data.batch_size") else 64)
@@ -769,8 +769,8 @@ def _gamma(text: str):
 
 
 def _svm_fit(args) -> int:
-    from .runs import read_json
-    from .transfer.svm import fit_svm
+    from lienzo.runs import read_json
+    from lienzo.transfer.svm import fit_svm
 
     try:
         c_values = [float(v) for v in args.c.split(",")]
@@ -790,7 +790,7 @@ def _svm_fit(args) -> int:
 
 
 def _svm_evaluate(args) -> int:
-    from .transfer.svm import evaluate_svm
+    from lienzo.transfer.svm import evaluate_svm
 
     result, path = evaluate_svm(args.model, args.features, args.split)
     _print_evaluation(args, result, path)
@@ -798,14 +798,14 @@ def _svm_evaluate(args) -> int:
 
 
 def _tsne(args) -> int:
-    from .transfer.tsne import tsne
+    from lienzo.transfer.tsne import tsne
 
     print(tsne(args.features, args.out, args.split, args.max_points, into_run=args.into_run))
     return EXIT_OK
 
 
 def _curate_match(args) -> int:
-    from . import curate
+    from lienzo import curate
 
     out = _out(args, _beside(args.source, "_matched"))
     counts = curate.match(args.source, args.vocabulary, out, single_word=args.single_word,
@@ -815,7 +815,7 @@ def _curate_match(args) -> int:
 
 
 def _curate_score(args) -> int:
-    from . import curate
+    from lienzo import curate
 
     out = Path(args.out) if args.out else _beside(args.folder, ".scores.csv")
     per_class = curate.score(args.run, args.folder, out, args.top_k)
@@ -829,7 +829,7 @@ def _curate_score(args) -> int:
 
 
 def _curate_filter(args) -> int:
-    from . import curate
+    from lienzo import curate
 
     if args.data is not None and Path(args.data).suffix in (".h5", ".hdf5"):
         return _curate_filter_hdf5(args)
@@ -844,7 +844,7 @@ def _curate_filter(args) -> int:
 
 def _curate_filter_hdf5(args) -> int:
     """`curate filter RUN FILE.h5`: score the file's samples with a classify run, keep the sure ones."""
-    from . import curate
+    from lienzo import curate
 
     if args.classes or args.copy:
         raise ConfigError("--classes and --copy apply to a scores CSV; `curate filter RUN FILE.h5` keeps samples "
@@ -859,7 +859,7 @@ def _curate_filter_hdf5(args) -> int:
 
 
 def _curate_coco_masks(args) -> int:
-    from . import curate
+    from lienzo import curate
 
     out = Path(args.out) if args.out else _beside(str(Path(args.annotations).with_suffix("")), f"_masks{args.size}.h5")
     categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
@@ -871,7 +871,7 @@ def _curate_coco_masks(args) -> int:
 
 
 def _curate_mask_pairs(args) -> int:
-    from . import curate
+    from lienzo import curate
 
     out = Path(args.out) if args.out else _beside(args.images, f"_masks{args.size}.h5")
     result = curate.mask_pairs(args.images, args.masks, out, size=args.size, min_fg=args.min_fg, max_fg=args.max_fg,
@@ -900,7 +900,7 @@ def _print_curated(result: dict, out, as_json: bool) -> None:
 
 
 def _curate_split(args) -> int:
-    from . import curate
+    from lienzo import curate
 
     out = _out(args, _beside(args.folder, "_split"))
     counts = curate.split(args.folder, out, val=args.val, test=args.test, seed=args.seed,
@@ -910,7 +910,7 @@ def _curate_split(args) -> int:
 
 
 def _caption_describe(args) -> int:
-    from .caption import describe
+    from lienzo.tasks.caption.use import describe
 
     results = describe(args.run, args.images, beam=args.beam)
     if args.json:
@@ -926,13 +926,13 @@ def _caption_describe(args) -> int:
 
 
 def _caption_search(args) -> int:
-    from .caption import search
+    from lienzo.tasks.caption.use import search
 
     return _print_ranked(args, search(args.run, args.sentence, args.images, top_k=args.top_k), "path")
 
 
 def _caption_annotate(args) -> int:
-    from .caption import annotate
+    from lienzo.tasks.caption.use import annotate
 
     return _print_ranked(args, annotate(args.run, args.image, args.sentences, top_k=args.top_k), "sentence")
 
@@ -948,7 +948,7 @@ def _print_ranked(args, results: list[dict], what: str) -> int:
 
 
 def _study(args) -> int:
-    from .transfer.study import StudySettings, format_table, illustration_study
+    from lienzo.tasks.classify.study import StudySettings, format_table, illustration_study
 
     reinit = None if args.reinit is None else tuple(p.strip() for p in args.reinit.split(",") if p.strip())
     settings = StudySettings(args.labelled_per_class, args.source_epochs, args.finetune_epochs, reinit,
@@ -961,7 +961,7 @@ def _study(args) -> int:
 
 
 def _study_masks(args) -> int:
-    from .generate_study import FULL_SETTINGS, MasksStudySettings, format_table, masks_study, with_overrides
+    from lienzo.tasks.generate.study import FULL_SETTINGS, MasksStudySettings, format_table, masks_study, with_overrides
 
     base = FULL_SETTINGS if args.full else MasksStudySettings()
     settings = with_overrides(base, steps=args.steps, maps=args.maps, eval_samples=args.eval_samples, seed=args.seed)
@@ -973,7 +973,7 @@ def _study_masks(args) -> int:
 
 
 def _study_captions(args) -> int:
-    from .caption_study import CaptionStudySettings, captions_study, format_table, with_overrides
+    from lienzo.tasks.caption.study import CaptionStudySettings, captions_study, format_table, with_overrides
 
     settings = with_overrides(CaptionStudySettings(), train=args.train, rank_epochs=args.epochs,
                               showtell_epochs=args.epochs, seed=args.seed)
@@ -984,10 +984,10 @@ def _study_captions(args) -> int:
 
 
 def _runs(args) -> int:
-    from .runs import list_runs, unique_path
+    from lienzo.runs import list_runs, unique_path
 
     if args.paths[:1] == ["compare"]:
-        from .report.compare import compare_runs
+        from lienzo.report.compare import compare_runs
 
         out = Path(args.out) if args.out else unique_path(Path.cwd(), "runs-compare", ".html")
         page = compare_runs(args.paths[1:], out)

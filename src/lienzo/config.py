@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, did_you_mean
+from lienzo.errors import ConfigError, did_you_mean
 
 
 @dataclass

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import lightning as L
 
-from .errors import RunError
-from .runs import atomic_write_text, new_run_dir
+from lienzo.errors import RunError
+from lienzo.runs import atomic_write_text, new_run_dir
 
 ENV_DIR = "LIENZO_RUN_DIR"
 ENV_OWNER = "LIENZO_RUN_DIR_OWNER"

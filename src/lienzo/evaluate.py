@@ -12,12 +12,12 @@ from pathlib import Path
 
 from torch import nn
 
-from .config import Config
-from .errors import DataError, ModelError, RunError
-from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, envelope, read_checkpoint, read_history, saved_info,
+from lienzo.config import Config
+from lienzo.errors import DataError, ModelError, RunError
+from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, envelope, read_checkpoint, read_history, saved_info,
                    unique_path, write_json)
-from .report.html import write_report
-from .tasks import config_from_dict, get_task, load_config
+from lienzo.report.html import write_report
+from lienzo.tasks import config_from_dict, get_task, load_config
 
 log = logging.getLogger("lienzo")
 

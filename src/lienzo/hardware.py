@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-from .errors import ConfigError
+from lienzo.errors import ConfigError
 
 
 @functools.lru_cache(maxsize=None)

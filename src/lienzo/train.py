@@ -18,14 +18,14 @@ from lightning.pytorch.callbacks import (Checkpoint, EarlyStopping, EMAWeightAve
                                          TQDMProgressBar)
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from .config import Config, dump_config
-from .distributed import RunDirCheck, agree_on_run_dir, is_rank_zero
-from .errors import ConfigError, RunError
-from .evaluate import check_fits, finalize_run
-from .hardware import resolve_accelerator, resolve_precision
-from .runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
+from lienzo.config import Config, dump_config
+from lienzo.distributed import RunDirCheck, agree_on_run_dir, is_rank_zero
+from lienzo.errors import ConfigError, RunError
+from lienzo.evaluate import check_fits, finalize_run
+from lienzo.hardware import resolve_accelerator, resolve_precision
+from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
                    write_history)
-from .tasks import complete_config, get_task, load_config
+from lienzo.tasks import complete_config, get_task, load_config
 
 log = logging.getLogger("lienzo")
 

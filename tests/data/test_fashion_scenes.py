@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lienzo.data.fashion_scenes import (
+from lienzo.tasks.caption.scenes import (
     JSON_NAME,
     build_fashion_scenes,
     make_fashion_scenes,

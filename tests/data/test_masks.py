@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from lienzo.cli import main
 from lienzo.data.hdf5 import load_hdf5
-from lienzo.data.masks import coco_masks, group_split, mask_pairs, square_sample
+from lienzo.curate.masks import coco_masks, group_split, mask_pairs, square_sample
 from lienzo.errors import ConfigError, DataError, RunError
 from tests.helpers import write_png
 

@@ -16,7 +16,7 @@ from lienzo.cli import main
 from lienzo.errors import ModelError
 from lienzo.models import create_model, list_models
 from lienzo.models.gan import GAN, ResBlock
-from lienzo.summary import format_summary, summary
+from lienzo.models.summary import format_summary, summary
 
 GANS = list_models(kind="gan")
 PEER = Path(__file__).resolve().parents[3] / "shared" / "peers" / "torch_wgan_gp.py"

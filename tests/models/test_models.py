@@ -4,7 +4,7 @@ import torch
 from lienzo.errors import ModelError
 from lienzo.models import Classifier, create_model, list_models, register_model, registry
 from lienzo.models.registry import get_builder, kinds, model_kind
-from lienzo.summary import summary
+from lienzo.models.summary import summary
 
 CLASSIFIERS = list_models(kind="classifier")
 DEEPEST = ("resnet101", "resnet152")  # resnet50's class and blocks, 10-40 s each here: run with -m slow

@@ -11,7 +11,7 @@ from lienzo.config import FinetuneGroup
 from lienzo.errors import ConfigError
 from lienzo.models import Classifier
 from lienzo.evaluate import load_run
-from lienzo.data.module import ClassificationData
+from lienzo.tasks.classify.data import ClassificationData
 from lienzo.train import build_task
 from lienzo.transfer.finetune import head_parameters, parse_groups
 from tests.helpers import write_idx_dataset

@@ -31,7 +31,7 @@ def _above(imports: set[str], allowed: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("path", sorted((SRC / "models").glob("*.py")), ids=lambda p: p.name)
 def test_models_import_only_what_lies_below_them(path):
-    allowed = ("lienzo.models", "lienzo.errors", "lienzo.data", "lienzo.config", "lienzo.runs")
+    allowed = ("lienzo.models", "lienzo.errors", "lienzo.data", "lienzo.config", "lienzo.runs", "lienzo.hardware")
     assert _above(lienzo_imports(path), allowed) == []
 
 
@@ -39,9 +39,9 @@ def test_models_import_only_what_lies_below_them(path):
                          ids=lambda p: p.name)
 def test_transfer_never_imports_training_or_evaluation(path):
     allowed = ("lienzo.transfer", "lienzo.models", "lienzo.errors", "lienzo.data", "lienzo.config", "lienzo.runs",
-               "lienzo.hardware", "lienzo.summary", "lienzo.metrics", "lienzo.report", "lienzo.__version__")
+               "lienzo.hardware", "lienzo.models.summary", "lienzo.metrics", "lienzo.report", "lienzo.__version__")
     assert _above(lienzo_imports(path), allowed) == []
 
 
 def test_the_walk_sees_imports_inside_functions():
-    assert "lienzo.train" in lienzo_imports(SRC / "transfer" / "study.py")  # the study runs training itself
+    assert "lienzo.train" in lienzo_imports(SRC / "tasks" / "classify" / "study.py")  # the study runs training itself

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lienzo.data.arrays import to_channels
-from lienzo.transfer.study import PALETTES, _rgb, illustrate, labelled_split
+from lienzo.tasks.classify.study import PALETTES, _rgb, illustrate, labelled_split
 
 
 def _square(n=3):
@@ -71,7 +71,7 @@ def test_to_channels_matches_pil():
 def test_study_groups_reinit_the_classifier_of_any_source(arch, head):
     from lienzo.models import create_model
     from lienzo.transfer.finetune import assign, parse_groups
-    from lienzo.transfer.study import finetune_groups, first_layers
+    from lienzo.tasks.classify.study import finetune_groups, first_layers
 
     model = create_model(arch, num_classes=10, in_chans=1, input_size=(28, 28))
     groups = finetune_groups(model, first_layers(model), 0.01)
@@ -84,7 +84,7 @@ def test_study_groups_reinit_the_classifier_of_any_source(arch, head):
 def test_study_training_follows_no_progress(tmp_path, monkeypatch):
     import importlib
 
-    from lienzo.transfer.study import StudySettings, _target_training
+    from lienzo.tasks.classify.study import StudySettings, _target_training
 
     seen = []
     monkeypatch.setattr(importlib.import_module("lienzo.train"), "train", lambda cfg: seen.append(cfg) or tmp_path)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import DataError
+from lienzo.errors import DataError
 
 
 @dataclass
@@ -53,7 +53,7 @@ class ImageArrays:
         """Keep only the named classes, relabelled 0..len(names)-1 in the order given."""
         missing = [n for n in names if n not in self.class_names]
         if missing:
-            from ..errors import did_you_mean
+            from lienzo.errors import did_you_mean
 
             raise DataError(f"data.classes: unknown class '{missing[0]}'{did_you_mean(missing[0], self.class_names)}")
         old_to_new = torch.full((len(self.class_names),), -1, dtype=torch.long)

@@ -24,8 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
-from ..errors import ConfigError, DataError, ModelError, RunError, did_you_mean
-from ..runs import atomic_write_text
+from lienzo.errors import ConfigError, DataError, ModelError, RunError, did_you_mean
+from lienzo.runs import atomic_write_text
 
 log = logging.getLogger("lienzo")
 

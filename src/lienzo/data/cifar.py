@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .arrays import ImageArrays, from_numpy
+from lienzo.errors import DataError
+from lienzo.data.arrays import ImageArrays, from_numpy
 
 
 def _unpickle(path: Path) -> dict:

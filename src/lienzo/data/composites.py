@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, DataError, RunError
-from .arrays import ImageArrays
-from .hdf5 import write_hdf5
-from .idx import DEFAULT_ROOTS, FASHION_MNIST_CLASSES, load_idx_split
+from lienzo.errors import ConfigError, DataError, RunError
+from lienzo.data.arrays import ImageArrays
+from lienzo.data.hdf5 import write_hdf5
+from lienzo.data.idx import DEFAULT_ROOTS, FASHION_MNIST_CLASSES, load_idx_split
 
 log = logging.getLogger("lienzo")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError
-from .arrays import ImageArrays
-from .images import load_image, warn_skipped
+from lienzo.errors import DataError
+from lienzo.data.arrays import ImageArrays
+from lienzo.data.images import load_image, warn_skipped
 
 FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
 

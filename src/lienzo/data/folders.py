@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..errors import DataError
-from .arrays import ImageArrays
-from .images import IMAGE_SUFFIXES, image_mode_channels, load_image, warn_skipped
+from lienzo.errors import DataError
+from lienzo.data.arrays import ImageArrays
+from lienzo.data.images import IMAGE_SUFFIXES, image_mode_channels, load_image, warn_skipped
 
 log = logging.getLogger("lienzo")
 

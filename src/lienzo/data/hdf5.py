@@ -11,8 +11,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import DataError
-from .arrays import ImageArrays, from_numpy
+from lienzo.errors import DataError
+from lienzo.data.arrays import ImageArrays, from_numpy
 
 
 def _decode(values) -> list[str]:

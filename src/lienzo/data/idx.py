@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .arrays import ImageArrays, from_numpy
+from lienzo.errors import DataError
+from lienzo.data.arrays import ImageArrays, from_numpy
 
 _TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -6,13 +6,13 @@ import logging
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import ConfigError, DataError, did_you_mean
-from .arrays import ImageArrays
-from .cifar import load_cifar
-from .cub import load_cub
-from .folders import load_folder
-from .hdf5 import load_hdf5
-from .idx import CLASS_NAMES, DEFAULT_ROOTS, load_idx_split
+from lienzo.errors import ConfigError, DataError, did_you_mean
+from lienzo.data.arrays import ImageArrays
+from lienzo.data.cifar import load_cifar
+from lienzo.data.cub import load_cub
+from lienzo.data.folders import load_folder
+from lienzo.data.hdf5 import load_hdf5
+from lienzo.data.idx import CLASS_NAMES, DEFAULT_ROOTS, load_idx_split
 
 log = logging.getLogger("lienzo")
 

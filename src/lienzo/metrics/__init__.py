@@ -1,3 +1,3 @@
-from .classification import classification_metrics, target_rank
+from lienzo.metrics.classification import classification_metrics, target_rank
 
 __all__ = ["classification_metrics", "target_rank"]

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data.arrays import to_channels
-from ..data.transforms import Normalizer
-from ..errors import ConfigError, DataError, ModelError
+from lienzo.data.arrays import to_channels
+from lienzo.data.transforms import Normalizer
+from lienzo.errors import ConfigError, DataError, ModelError
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's name for the FID Inception weights
 # torch-fidelity's own download of the same weights (same hash suffix) lands in the hub cache under this name
@@ -188,7 +188,7 @@ class Scorer:
 def inception_weights(weights: str | Path | None = None) -> Path:
     """The local Inception-v3 weights file: `weights` when given, else pt_inception-2015-12-05-6726825d.pth
     (or torch-fidelity's name for it) in $TORCH_HOME/hub/checkpoints/. Missing: a DataError, never a download."""
-    from ..models.pretrained import hub_checkpoint_dir
+    from lienzo.models.pretrained import hub_checkpoint_dir
 
     where = (f"put {INCEPTION_FILE} in {hub_checkpoint_dir()} or pass inception:<file> (get it from pytorch-fid's "
              f"GitHub release, or torch-fidelity's v0.2.0 release as {TORCH_FIDELITY_FILE}); lienzo never downloads")
@@ -252,7 +252,7 @@ class DomainScorer(Scorer):
     antialiasing), then scaled to [0, 1] and normalised with the run's mean/std, as `lienzo predict` does."""
 
     def __init__(self, run: str | Path, device: str | torch.device = "cpu", batch_size: int = 256):
-        from ..models.build import load_run_network
+        from lienzo.models.build import load_run_network
 
         require_classifier(run)
         net = load_run_network(run)
@@ -279,7 +279,7 @@ class DomainScorer(Scorer):
 
 def require_classifier(run: str | Path) -> None:
     """A run of another task (a GAN) has no classifier to score with: say which task it is."""
-    from ..runs import read_checkpoint
+    from lienzo.runs import read_checkpoint
 
     checkpoint, _ = read_checkpoint(run, weights=False)
     task = (checkpoint["hyper_parameters"]["config"] or {}).get("task", "classify")

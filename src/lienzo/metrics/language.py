@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ConfigError, DataError, did_you_mean
+from lienzo.errors import ConfigError, DataError, did_you_mean
 
 METRICS = ("bleu", "meteor", "rouge", "cider", "spice")
 KEYS = {"bleu": ("bleu1", "bleu2", "bleu3", "bleu4"), "meteor": ("meteor",), "rouge": ("rouge_l",),

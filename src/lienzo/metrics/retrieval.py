@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
+from lienzo.errors import ConfigError, DataError
 
 CHUNK_ELEMENTS = 1 << 22  # scores compared per step: 4 MB of booleans at a time (5000 × 25000: ~60 MB in all)
 

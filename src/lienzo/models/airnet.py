@@ -16,8 +16,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .base import Classifier, init_weights
-from .registry import register_model
+from lienzo.models.base import Classifier, init_weights
+from lienzo.models.registry import register_model
 
 
 def patches(images: torch.Tensor, size: int) -> torch.Tensor:

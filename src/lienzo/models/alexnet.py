@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 from torch import nn
 
-from ..errors import ModelError
-from .base import Classifier, init_weights
-from .registry import register_model, small_input
+from lienzo.errors import ModelError
+from lienzo.models.base import Classifier, init_weights
+from lienzo.models.registry import register_model, small_input
 
 
 class Layout(NamedTuple):

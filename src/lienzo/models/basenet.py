@@ -6,9 +6,9 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ..errors import ModelError
-from .base import Classifier, conv_out, init_weights
-from .registry import register_model
+from lienzo.errors import ModelError
+from lienzo.models.base import Classifier, conv_out, init_weights
+from lienzo.models.registry import register_model
 
 
 def _check_size(name: str, input_size, h: int, w: int, least: int) -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from torch import nn
 
-from ..config import Config, shared_config
-from ..errors import ConfigError
-from ..runs import read_checkpoint, saved_info
-from .pretrained import (NAMESAKES, TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, holds_namesake,
+from lienzo.config import Config, shared_config
+from lienzo.errors import ConfigError
+from lienzo.runs import read_checkpoint, saved_info
+from lienzo.models.pretrained import (NAMESAKES, TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, holds_namesake,
                          is_weights_file, load_matching, load_pretrained, load_state, refuse_namesake)
-from .registry import create_model
+from lienzo.models.registry import create_model
 
 log = logging.getLogger("lienzo")
 

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, ModelError
-from .registry import register_model
+from lienzo.errors import ConfigError, ModelError
+from lienzo.models.registry import register_model
 
 PAD, START, END, UNK = 0, 1, 2, 3
 

@@ -12,8 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .base import Classifier, init_weights
-from .registry import register_model
+from lienzo.models.base import Classifier, init_weights
+from lienzo.models.registry import register_model
 
 
 def conv_bn(cin: int, cout: int) -> nn.Sequential:

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ..errors import ModelError
-from .registry import register_model
+from lienzo.errors import ModelError
+from lienzo.models.registry import register_model
 
 
 def doublings(name: str, image_size: int) -> int:

@@ -30,10 +30,10 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ..data.arrays import to_channels
-from ..data.transforms import Normalizer
-from ..errors import ConfigError, ModelError, did_you_mean
-from .registry import create_model
+from lienzo.data.arrays import to_channels
+from lienzo.data.transforms import Normalizer
+from lienzo.errors import ConfigError, ModelError, did_you_mean
+from lienzo.models.registry import create_model
 
 log = logging.getLogger("lienzo")
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..errors import ModelError, did_you_mean
+from lienzo.errors import ModelError, did_you_mean
 
 # kind → name → builder. Each kind's defaults for the arguments every builder of that kind takes.
 _MODELS: dict[str, dict[str, Callable[..., nn.Module]]] = {}

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet as TVResNet
 
-from .base import Classifier
-from .registry import register_model, small_input
+from lienzo.models.base import Classifier
+from lienzo.models.registry import register_model, small_input
 
 
 class ResNet(Classifier, TVResNet):

@@ -12,8 +12,8 @@ from collections import OrderedDict
 
 from torch import nn
 
-from .base import Classifier, init_weights
-from .registry import register_model, small_input
+from lienzo.models.base import Classifier, init_weights
+from lienzo.models.registry import register_model, small_input
 
 CFGS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],

@@ -11,10 +11,10 @@ import html
 import io
 from pathlib import Path
 
-from ..errors import RunError
-from ..runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
-from .layout import page, table
-from .plots import curve_groups, finish_panel, logged_points, panel_grid, plt
+from lienzo.errors import RunError
+from lienzo.runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
+from lienzo.report.layout import page, table
+from lienzo.report.plots import curve_groups, finish_panel, logged_points, panel_grid, plt
 
 
 def _png_data(fig) -> str:

@@ -7,11 +7,11 @@ import html
 import math
 from pathlib import Path
 
-from ..config import dump_config
-from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, atomic_write_text, history_columns, read_history, read_metrics
-from ..tasks import get_task
-from . import plots
-from .layout import page, table
+from lienzo.config import dump_config
+from lienzo.runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, atomic_write_text, history_columns, read_history, read_metrics
+from lienzo.tasks import get_task
+from lienzo.report import plots
+from lienzo.report.layout import page, table
 
 def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -63,7 +63,7 @@ def _section_html(title: str, body: str) -> str:
 
 def refresh_report(run_dir: str | Path) -> Path:
     """Write a run's report.html again from what its folder holds (after plots were added to it)."""
-    from ..tasks import load_config
+    from lienzo.tasks import load_config
 
     run_dir = Path(run_dir)
     history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..runs import atomic_write_bytes  # noqa: E402
+from lienzo.runs import atomic_write_bytes  # noqa: E402
 
 
 def save_figure(fig, path: Path) -> Path:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .. import config as _config
-from ..errors import ConfigError, did_you_mean
+from lienzo import config as _config
+from lienzo.errors import ConfigError, did_you_mean
 
 # Built-in tasks ("module:class") are imported and registered on first use, so that parsing a config or
 # `lienzo --help` stays light, and their modules need not import this registry (no import cycle).

@@ -110,7 +110,7 @@ class Task:
     def precision_macs(self, module, info: dict) -> float | None:
         """The work of one image through the task's networks, so that precision auto keeps tiny models in
         fp32 on the CPU (where bf16's casts cost more than they save); None: no opinion."""
-        from ..summary import macs_for_precision
+        from lienzo.models.summary import macs_for_precision
 
         shape = info.get("input_shape")
         return macs_for_precision(module, shape) if shape else None

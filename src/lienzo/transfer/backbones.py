@@ -17,9 +17,9 @@ from pathlib import Path
 
 from torch import nn
 
-from ..errors import ConfigError, did_you_mean
-from ..models.build import load_run_network
-from ..models.pretrained import (IMAGENET_MEAN, IMAGENET_STD, TIMM_PREFIX, TORCHVISION_ARCHS, Preprocess, Pretrained,
+from lienzo.errors import ConfigError, did_you_mean
+from lienzo.models.build import load_run_network
+from lienzo.models.pretrained import (IMAGENET_MEAN, IMAGENET_STD, TIMM_PREFIX, TORCHVISION_ARCHS, Preprocess, Pretrained,
                                  adapt, is_weights_file, load_pretrained, refuse_namesake)
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Backbone", "Preprocess", "load_backbone"]

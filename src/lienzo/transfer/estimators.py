@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..errors import DataError, ModelError
+from lienzo.errors import DataError, ModelError
 
 
 def _as_images(x) -> torch.Tensor:
@@ -67,8 +67,8 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
 
     def _runner(self):
         if getattr(self, "_runner_", None) is None:
-            from .backbones import load_backbone
-            from .features import FeatureRunner
+            from lienzo.transfer.backbones import load_backbone
+            from lienzo.transfer.features import FeatureRunner
 
             self._runner_ = FeatureRunner(load_backbone(str(self.backbone), self.weights), self.layer,
                                           precision=self.precision, accelerator=self.accelerator)
@@ -113,7 +113,7 @@ def predict_svm(model_dir: str | Path, images: list[str | Path], top_k: int = 5)
     """`lienzo predict` for an SVM folder: one dict per image, `{"path", "predictions": [{"class", "score"
     (the one-vs-rest decision value), "probability" (when the SVM was fitted with --probability)}]}`,
     or `{"path", "error"}` for a file that cannot be read."""
-    from .svm import decision_scores, load_svm
+    from lienzo.transfer.svm import decision_scores, load_svm
 
     model = load_svm(model_dir)
     spec = json.loads(model.get("spec") or "{}")

@@ -30,16 +30,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .. import __version__
-from ..data.arrays import ImageArrays
-from ..data.folders import list_class_folders
-from ..data.images import load_image
-from ..data.sources import load_source
-from ..errors import DataError, RunError
-from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
-from ..summary import macs_for_precision
-from .backbones import Backbone, Preprocess, load_backbone
-from .layers import FeatureExtractor, fold_batch_norm
+from lienzo import __version__
+from lienzo.data.arrays import ImageArrays
+from lienzo.data.folders import list_class_folders
+from lienzo.data.images import load_image
+from lienzo.data.sources import load_source
+from lienzo.errors import DataError, RunError
+from lienzo.hardware import autocast_dtype, resolve_accelerator, resolve_precision
+from lienzo.models.summary import macs_for_precision
+from lienzo.transfer.backbones import Backbone, Preprocess, load_backbone
+from lienzo.transfer.layers import FeatureExtractor, fold_batch_norm
 
 log = logging.getLogger("lienzo")
 COMMIT_SECONDS = 5.0  # how often an extraction records its progress (what a resumed run can skip)

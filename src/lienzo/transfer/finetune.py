@@ -21,9 +21,9 @@ import logging
 import torch
 from torch import nn
 
-from ..config import FinetuneConfig, FinetuneGroup, config_from_dict
-from ..errors import ConfigError
-from ..models.pretrained import classifier_name
+from lienzo.config import FinetuneConfig, FinetuneGroup, config_from_dict
+from lienzo.errors import ConfigError
+from lienzo.models.pretrained import classifier_name
 
 log = logging.getLogger("lienzo")
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..errors import ConfigError, did_you_mean
-from ..models.pretrained import classifier_name
-from .backbones import Backbone
+from lienzo.errors import ConfigError, did_you_mean
+from lienzo.models.pretrained import classifier_name
+from lienzo.transfer.backbones import Backbone
 
 log = logging.getLogger("lienzo")
 

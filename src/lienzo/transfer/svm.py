@@ -27,10 +27,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from ..errors import DataError, ModelError
-from ..metrics.classification import classification_metrics
-from ..runs import atomic_write_text, new_run_dir, unique_path, write_json
-from .features import read_features
+from lienzo.errors import DataError, ModelError
+from lienzo.metrics.classification import classification_metrics
+from lienzo.runs import atomic_write_text, new_run_dir, unique_path, write_json
+from lienzo.transfer.features import read_features
 
 log = logging.getLogger("lienzo")
 

@@ -9,9 +9,9 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from ..errors import ConfigError, RunError
-from ..report.plots import plot_embedding
-from .features import read_features
+from lienzo.errors import ConfigError, RunError
+from lienzo.report.plots import plot_embedding
+from lienzo.transfer.features import read_features
 
 
 def tsne_map(features: np.ndarray, pca_dims: int = 50, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
@@ -47,7 +47,7 @@ def tsne(features_path: str | Path, out: str | Path | None = None, split: str = 
     title = f"t-SNE of {data.attrs.get('backbone', '?')} {data.attrs.get('layer', '?')} features ({split}, {len(index)} images)"
     path = plot_embedding(points, data.labels[index], data.class_names, out, title)
     if run is not None and (run / "metrics.json").is_file():
-        from ..report.html import refresh_report
+        from lienzo.report.html import refresh_report
 
         refresh_report(run)
     return path

@@ -15,8 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import RunError
-from .legacy import LEGACY_INFO_KEYS, LEGACY_MAIN_METRIC, LEGACY_TASK
+from lienzo.errors import RunError
+from lienzo.legacy import LEGACY_INFO_KEYS, LEGACY_MAIN_METRIC, LEGACY_TASK
 
 log = logging.getLogger("lienzo")
 
@@ -196,7 +196,7 @@ def envelope(task: str, run: str, results: dict[str, dict], main_metric: tuple[s
     (`lienzo runs` shows it without importing the task)."""
     from datetime import datetime, timezone
 
-    from . import __version__
+    from lienzo import __version__
 
     split, key, mode = main_metric
     value = results.get(split, {}).get(key)

@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import DataConfig, ModelConfig, OptimConfig
-from ..data.module import TensorImages, keep_batch, shard_of
-from ..data.sources import load_splits
-from ..errors import ConfigError, DataError, LienzoError, RunError
-from ..models.registry import create_model, list_models, model_kind
-from ..optimizers import build_optimizer, build_scheduler
-from .base import Report, Task
-from .state import capture_rng, complete_saved_epoch, restore_rng
+from lienzo.config import DataConfig, ModelConfig, OptimConfig
+from lienzo.data.module import TensorImages, keep_batch, shard_of
+from lienzo.data.sources import load_splits
+from lienzo.errors import ConfigError, DataError, LienzoError, RunError
+from lienzo.models.registry import create_model, list_models, model_kind
+from lienzo.optimizers import build_optimizer, build_scheduler
+from lienzo.tasks.base import Report, Task
+from lienzo.tasks.state import capture_rng, complete_saved_epoch, restore_rng
 
 log = logging.getLogger("lienzo")
 
@@ -380,7 +380,7 @@ class GenerateModule(L.LightningModule):
         if self._scoring is not None and self._due_for_scoring():
             self.log_dict({f"val_{k}": v for k, v in self._score_now().items()}, sync_dist=False)
         if self.trainer.is_global_zero:
-            from .generate_samples import save_sample_grids
+            from lienzo.tasks.generate.samples import save_sample_grids
 
             save_sample_grids(self.sample(self.fixed_noise), Path(self.trainer.default_root_dir) / "plots",
                               f"samples_step{self.global_step:07d}")
@@ -390,7 +390,7 @@ class GenerateModule(L.LightningModule):
         return every > 0 and (self.current_epoch + 1) % every == 0
 
     def _score_now(self) -> dict[str, float]:
-        from ..metrics.generative import generative_metrics, make_scorer, score_real
+        from lienzo.metrics.generative import generative_metrics, make_scorer, score_real
 
         scorer, real = self._scoring
         g = self.hparams.config["gan"]
@@ -423,7 +423,7 @@ class GenerateModule(L.LightningModule):
         g = self.hparams.config["gan"]
         if stage != "fit" or not g["scorer"] or not g["score_every"] or datamodule is None:
             return
-        from ..metrics.generative import seeded_subset
+        from lienzo.metrics.generative import seeded_subset
 
         self._scoring = (None, seeded_subset(datamodule.split_images("train"), g["score_samples"], self.seed + 3))
 
@@ -472,7 +472,7 @@ class Generate(Task):
         return False
 
     def precision_macs(self, module, info: dict) -> float | None:
-        from .generate_samples import precision_macs
+        from lienzo.tasks.generate.samples import precision_macs
 
         return precision_macs(module, info)
 
@@ -502,7 +502,7 @@ class Generate(Task):
     def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
         if split != "test":
             return None
-        from .generate_samples import score_run
+        from lienzo.tasks.generate.samples import score_run
 
         return score_run(loaded, data, cfg)
 
@@ -515,7 +515,7 @@ class Generate(Task):
 
     def report(self, run_dir: Path, cfg, metrics: dict, history: list[dict], data=None,
                extras: dict | None = None) -> Report:
-        from .generate_samples import report_sections
+        from lienzo.tasks.generate.samples import report_sections
 
         report = report_sections(run_dir, cfg, metrics)
         # no validation split: the FID checks during training compare the samples with training images
@@ -534,7 +534,7 @@ def check_scorer(scorer: str | None) -> None:
     of a classify run. The presets name runs users make first: the error says with which command."""
     if not scorer:
         return
-    from ..metrics.generative import inception_weights, require_classifier
+    from lienzo.metrics.generative import inception_weights, require_classifier
 
     inception = scorer == "inception" or scorer.startswith("inception:")
     try:

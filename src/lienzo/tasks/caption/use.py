@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from .data.captions import tokenize
-from .data.images import IMAGE_SUFFIXES
-from .errors import ConfigError, DataError, RunError
-from .evaluate import load_run
-from .tasks.caption import GENERATORS, check_caption_run
+from lienzo.data.captions import tokenize
+from lienzo.data.images import IMAGE_SUFFIXES
+from lienzo.errors import ConfigError, DataError, RunError
+from lienzo.evaluate import load_run
+from lienzo.tasks.caption import GENERATORS, check_caption_run
 
 
 class CaptionRun:
@@ -44,8 +44,8 @@ class CaptionRun:
     @property
     def runner(self):
         if self._runner is None:
-            from .transfer.backbones import load_backbone
-            from .transfer.features import FeatureRunner
+            from lienzo.transfer.backbones import load_backbone
+            from lienzo.transfer.features import FeatureRunner
 
             c = self.cfg.caption
             if c.features:
@@ -72,7 +72,7 @@ class CaptionRun:
         return (torch.cat(chunks) if chunks else None), kept, errors
 
     def sentence_embeddings(self, sentences: list[str]) -> torch.Tensor:
-        from .data.captions import encode_captions
+        from lienzo.data.captions import encode_captions
 
         vocab = self.module.vocab
         words = [tokenize(s) for s in sentences]
@@ -127,7 +127,7 @@ def search(run: str | Path, sentence: str, images: str | Path, top_k: int = 5) -
             raise DataError(f"{images}: no image could be read ({next(iter(errors.values()))})")
         names = [str(files[i]) for i in kept]
     elif images.is_file():
-        from .tasks.caption_data import check_same_network, read_image_features
+        from lienzo.tasks.caption.data import check_same_network, read_image_features
 
         if cap.module.encoder is not None:
             raise DataError(f"{images}: this run fine-tuned its image network, so features computed before are not "

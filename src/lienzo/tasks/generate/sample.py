@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
-from .evaluate import LoadedRun, load_run
-from .runs import unique_path
-from .tasks.generate import check_generate_run
-from .tasks.generate_samples import (check_out, draw_samples, interpolation_noise, out_kind, to_evaluation_device,
+from lienzo.errors import ConfigError
+from lienzo.evaluate import LoadedRun, load_run
+from lienzo.runs import unique_path
+from lienzo.tasks.generate import check_generate_run
+from lienzo.tasks.generate.samples import (check_out, draw_samples, interpolation_noise, out_kind, to_evaluation_device,
                                      write_samples)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..report.plots import plt, save_figure as _save
+from lienzo.report.plots import plt, save_figure as _save
 
 
 def plot_confusion(confusion: list[list[int]], class_names: list[str], path: Path, title: str) -> Path:

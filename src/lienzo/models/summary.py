@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .errors import ModelError
-from .models import create_model, list_models
-from .models.registry import KIND_DEFAULTS, get_builder, kinds, model_kind
+from lienzo.errors import ModelError
+from lienzo.models import create_model, list_models
+from lienzo.models.registry import KIND_DEFAULTS, get_builder, kinds, model_kind
 
 
 def default_classes(input_shape) -> int:
@@ -151,7 +151,7 @@ def macs_for_precision(model: torch.nn.Module, input_shape) -> float:
     Every weight of a convolution or linear layer multiplies at least one input per image, so a model
     with more parameters than the bf16 threshold has at least that many MACs: only small models (where
     the count is cheap anyway) are run through the FLOP counter."""
-    from .hardware import CPU_BF16_MIN_MACS
+    from lienzo.hardware import CPU_BF16_MIN_MACS
 
     params = sum(p.numel() for p in model.parameters())
     return float(params) if params >= CPU_BF16_MIN_MACS else macs_per_image(model, input_shape)

@@ -19,21 +19,21 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
-from ..config import FinetuneConfig, validate_finetune
-from ..data.module import ClassificationData
-from ..data.transforms import BatchAugment, Normalizer, progressive_size, resize
-from ..errors import ConfigError, DataError
-from ..hardware import autocast_dtype, resolve_accelerator, resolve_precision
-from ..metrics.classification import classification_metrics
-from ..report.layout import table as _table
-from ..models.build import build_model, upgrade_saved_config
-from ..models.pretrained import to_lienzo_names
-from ..optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
-from ..summary import macs_for_precision
-from ..transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
-from ..transfer.finetune import param_groups as finetune_param_groups
-from .base import Report, ReportSection, Task
-from .state import capture_rng, complete_saved_epoch, restore_rng
+from lienzo.config import FinetuneConfig, validate_finetune
+from lienzo.tasks.classify.data import ClassificationData
+from lienzo.data.transforms import BatchAugment, Normalizer, progressive_size, resize
+from lienzo.errors import ConfigError, DataError
+from lienzo.hardware import autocast_dtype, resolve_accelerator, resolve_precision
+from lienzo.metrics.classification import classification_metrics
+from lienzo.report.layout import table as _table
+from lienzo.models.build import build_model, upgrade_saved_config
+from lienzo.models.pretrained import to_lienzo_names
+from lienzo.optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
+from lienzo.models.summary import macs_for_precision
+from lienzo.transfer.finetune import assign, frozen_norms_to_eval, parse_groups, prepare, set_trainable
+from lienzo.transfer.finetune import param_groups as finetune_param_groups
+from lienzo.tasks.base import Report, ReportSection, Task
+from lienzo.tasks.state import capture_rng, complete_saved_epoch, restore_rng
 
 log = logging.getLogger("lienzo")
 
@@ -421,7 +421,7 @@ class Classify(Task):
     def extra_results(self, run_dir: Path, cfg, loaded) -> dict:
         if not cfg.model.pretrained:
             return {}
-        from ..transfer.finetune import weight_movement
+        from lienzo.transfer.finetune import weight_movement
 
         reference = build_model(cfg, len(loaded.info["class_names"]), tuple(loaded.info["input_shape"]), True)
         new = tuple(f"{name}." for name in getattr(reference, "lienzo_new_layers", []))
@@ -430,7 +430,7 @@ class Classify(Task):
 
     def report(self, run_dir: Path, cfg, metrics: dict, history: list[dict], data=None,
                extras: dict | None = None) -> Report:
-        from . import classify_plots as plots
+        from lienzo.tasks.classify import plots
 
         results = {s: metrics[s] for s in metrics.get("splits", ("val", "test")) if isinstance(metrics.get(s), dict)}
         plot_dir = run_dir / "plots"

@@ -4,7 +4,7 @@ by the thesis's motion-mask heuristics. Both write one HDF5 file in the layout `
 `image_ids`, the COCO image of each sample), at the top level, or with `test` > 0 in groups `train` and
 `test`, so that a GAN's FID compares its samples with images it never trained on and the real-data bound exists.
 
-    from lienzo.data.masks import coco_masks, mask_pairs
+    from lienzo.curate.masks import coco_masks, mask_pairs
     coco_masks("instances_val2017.json", "val2017/", "coco64.h5", min_area=0.15, categories=["dog", "cat"], test=0.1)
     mask_pairs("frames/", "motion_masks/", "motion64.h5", max_border=0.2, largest_component=True)
 
@@ -32,9 +32,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from ..errors import ConfigError, DataError, RunError, did_you_mean
-from .hdf5 import write_hdf5
-from .images import IMAGE_SUFFIXES, load_image
+from lienzo.errors import ConfigError, DataError, RunError, did_you_mean
+from lienzo.data.hdf5 import write_hdf5
+from lienzo.data.images import IMAGE_SUFFIXES, load_image
 
 log = logging.getLogger("lienzo")
 

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from .data.composites import PHOTOS, make_composites, write_composites
-from .data.idx import FASHION_MNIST_CLASSES
-from .errors import RunError
-from .runs import Laps, new_run_dir, read_json, write_study
+from lienzo.data.composites import PHOTOS, make_composites, write_composites
+from lienzo.data.idx import FASHION_MNIST_CLASSES
+from lienzo.errors import RunError
+from lienzo.runs import Laps, new_run_dir, read_json, write_study
 
 log = logging.getLogger("lienzo")
 
@@ -98,7 +98,7 @@ def gan_values(settings: MasksStudySettings, root: Path, channels: int, scorer: 
 # -- the steps ---------------------------------------------------------------------------------------
 
 def _composites(settings: MasksStudySettings, work: Path, fashion_root: str | None) -> tuple[Path, Path]:
-    from .tasks.generate_samples import save_sample_grids
+    from lienzo.tasks.generate.samples import save_sample_grids
 
     train, test = make_composites(fashion_root, settings.n_train, settings.n_test, settings.size, settings.seed)
     masked = write_composites(work / "composites.h5", train, test)
@@ -108,8 +108,8 @@ def _composites(settings: MasksStudySettings, work: Path, fashion_root: str | No
 
 
 def _train_scorer(settings: MasksStudySettings, rgb_file: Path, work: Path, progress: bool) -> Path:
-    from .tasks import config_from_dict
-    from .train import train
+    from lienzo.tasks import config_from_dict
+    from lienzo.train import train
 
     values = {**SCORER_PRESET, "run": {"dir": str(work), "name": "scorer", "seed": settings.seed}}
     values["data"] = {**values["data"], "root": str(rgb_file)}
@@ -119,7 +119,7 @@ def _train_scorer(settings: MasksStudySettings, rgb_file: Path, work: Path, prog
 
 def _check_scorer(run: Path) -> dict:
     """A given scorer run must name Fashion-MNIST's classes: the IS counts how surely it names them."""
-    from .metrics.generative import DomainScorer
+    from lienzo.metrics.generative import DomainScorer
 
     scorer = DomainScorer(run)
     if list(scorer.class_names) != list(FASHION_MNIST_CLASSES):
@@ -131,8 +131,8 @@ def _check_scorer(run: Path) -> dict:
 
 def _untrained_row(settings: MasksStudySettings, scorer_run: Path, reference_features) -> dict:
     """IS/FID of the networks' start: the generator as built with the study's seed, before any step."""
-    from .metrics.generative import generative_metrics, make_scorer
-    from .models.registry import create_model
+    from lienzo.metrics.generative import generative_metrics, make_scorer
+    from lienzo.models.registry import create_model
 
     torch.manual_seed(settings.seed)
     gan = create_model(settings.arch, channels=3, image_size=settings.size, maps=settings.maps, z_dim=settings.z_dim)
@@ -146,8 +146,8 @@ def _untrained_row(settings: MasksStudySettings, scorer_run: Path, reference_fea
 
 
 def _reference_features(scorer_run: Path, masked_file: Path, n: int):
-    from .data.hdf5 import load_hdf5
-    from .metrics.generative import make_scorer, score_real
+    from lienzo.data.hdf5 import load_hdf5
+    from lienzo.metrics.generative import make_scorer, score_real
 
     test = load_hdf5(masked_file, "test")  # as the runs' own scoring reads it: the first n, in [-1, 1]
     features, _ = score_real(make_scorer(str(scorer_run)), test.images[:n])  # uint8 goes in as it is
@@ -168,8 +168,8 @@ def masks_study(out: str | Path = "runs/study_masks", settings: MasksStudySettin
                 scorer: str | Path | None = None, fashion_root: str | None = None, progress: bool = True) -> dict:
     """Run the study (see the module's docstring) in a new folder; returns the table (also in
     <folder>/study.json, study.md and study.html)."""
-    from .tasks import config_from_dict
-    from .train import train
+    from lienzo.tasks import config_from_dict
+    from lienzo.train import train
 
     settings = settings or MasksStudySettings()
     scorer_info = _check_scorer(Path(scorer)) if scorer is not None else None  # before any work: a bad run fails fast
@@ -248,7 +248,7 @@ def direction(rgb: dict, mask: dict) -> dict:
 
 def _grids(work: Path, runs: dict[str, Path]) -> dict[str, list[str]]:
     """The last sample grids of each run (three views for RGB + mask), as paths relative to the study."""
-    from .tasks.generate_samples import MASK_VIEWS
+    from lienzo.tasks.generate.samples import MASK_VIEWS
 
     grids = {"real": [f"plots/real_composites{s}.png" for s in MASK_VIEWS if (work / f"plots/real_composites{s}.png").is_file()]}
     for name, run in runs.items():
@@ -298,7 +298,7 @@ def format_table(study: dict) -> str:
 
 def study_page(study: dict, title: str) -> str:
     """study.html: the summary, the table and the sample grids (paths relative to the study folder)."""
-    from .report.layout import page, table
+    from lienzo.report.layout import page, table
 
     first, verdict = _summary(study)
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p class='sub'>{html.escape(first)}</p>",

@@ -1,6 +1,6 @@
 """`lienzo study captions`: the caption thesis's two models, reproducible offline in minutes.
 
-1. "fashion scenes" (lienzo.data.fashion_scenes): 64×64 images of 1–3 tinted Fashion-MNIST items, 5 template
+1. "fashion scenes" (lienzo.tasks.caption.scenes): 64×64 images of 1–3 tinted Fashion-MNIST items, 5 template
    captions each (synonyms, word order, counts, colours, left/right/above/below); 1,000 val and 1,000 test images;
 2. the image network: a full-width AirNet (fashion_fast's recipe) trained on the scenes to name the largest item's
    colour and class; its last convolutional grid (128×7×7) is the image feature, cached once;
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .runs import Laps, new_run_dir, read_json, write_study
+from lienzo.runs import Laps, new_run_dir, read_json, write_study
 
 log = logging.getLogger("lienzo")
 
@@ -81,7 +81,7 @@ def write_scorer_data(json_path: Path, out: Path) -> Path:
     """The scenes as a classification HDF5 (train: the training scenes; test: the validation ones)."""
     splits, names = scene_labels(json_path)
     root = json_path.parent
-    from .data.hdf5 import write_hdf5
+    from lienzo.data.hdf5 import write_hdf5
 
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -114,8 +114,8 @@ def caption_values(settings: CaptionStudySettings, json_path: Path, scorer: Path
 
 
 def _loaded(run: Path):
-    from .evaluate import load_run
-    from .tasks import get_task
+    from lienzo.evaluate import load_run
+    from lienzo.tasks import get_task
 
     loaded = load_run(run, "best")
     data = get_task("caption").data_module(loaded.config, loaded.info)
@@ -138,8 +138,8 @@ def nearest_neighbour_captions(module, data) -> list[str]:
 
 def generation_rows(run: Path) -> list[dict]:
     """Beam 3 (the run's metrics), beam 1 and the nearest-neighbour baseline on the test split."""
-    from .metrics.language import caption_metrics
-    from .tasks.caption_eval import generate_split
+    from lienzo.metrics.language import caption_metrics
+    from lienzo.tasks.caption.evaluate import generate_split
 
     loaded, data = _loaded(run)
     test = data.splits["test"]
@@ -161,7 +161,7 @@ def generation_rows(run: Path) -> list[dict]:
 
 
 def retrieval_rows(run: Path, test_images: int) -> list[dict]:
-    from .metrics.retrieval import random_baseline
+    from lienzo.metrics.retrieval import random_baseline
 
     test = read_json(run / "metrics.json")["test"]
     keys = ("i2t_r1", "i2t_r5", "i2t_r10", "i2t_medr", "t2i_r1", "t2i_r5", "t2i_r10", "t2i_medr")
@@ -185,9 +185,9 @@ def captions_study(out: str | Path = "runs/study_captions", settings: CaptionStu
                    fashion_root: str | None = None, progress: bool = True) -> dict:
     """Run the study (see the module's docstring) in a new folder; returns the table (also written as
     study.json, study.md and study.html there)."""
-    from .data.fashion_scenes import build_fashion_scenes
-    from .tasks import config_from_dict
-    from .train import train
+    from lienzo.tasks.caption.scenes import build_fashion_scenes
+    from lienzo.tasks import config_from_dict
+    from lienzo.train import train
 
     settings = settings or CaptionStudySettings()
     work = new_run_dir(Path(out).parent, Path(out).name)
@@ -254,12 +254,12 @@ def format_table(study: dict) -> str:
 
 
 def study_page(study: dict, title: str) -> str:
-    from .report.layout import page
+    from lienzo.report.layout import page
 
     md = format_table(study)
     body = [f"<h1>{html.escape(title)}</h1>", "<pre>" + html.escape(md) + "</pre>"]
     if study["examples"]:
-        from .tasks.caption_eval import thumbnail_name
+        from lienzo.tasks.caption.evaluate import thumbnail_name
 
         rows = "".join(f"<tr><td><img src='showtell/plots/examples/{html.escape(thumbnail_name(e['file']))}' "
                        f"width='96'></td><td><b>{html.escape(e['generated'])}</b></td><td>"

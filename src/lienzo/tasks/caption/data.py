@@ -34,9 +34,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from ..data.captions import CaptionDataset, Vocabulary, coverage, encode_captions, read_captions
-from ..data.module import EpochSeededSampler, keep_batch, shard_of
-from ..errors import ConfigError, DataError
+from lienzo.data.captions import CaptionDataset, Vocabulary, coverage, encode_captions, read_captions
+from lienzo.data.module import EpochSeededSampler, keep_batch, shard_of
+from lienzo.errors import ConfigError, DataError
 
 log = logging.getLogger("lienzo")
 
@@ -94,8 +94,8 @@ def cached_features(files: list[str], images_root: str | Path, path: Path, *, ba
     cannot be decoded are left out and listed in the file's `unreadable` attribute."""
     if path.is_file():
         return path
-    from ..transfer.backbones import load_backbone
-    from ..transfer.features import FeatureRunner
+    from lienzo.transfer.backbones import load_backbone
+    from lienzo.transfer.features import FeatureRunner
 
     root = Path(images_root)
     runner = FeatureRunner(load_backbone(backbone, weights), layer, precision=precision, accelerator=accelerator)
@@ -173,8 +173,8 @@ class ImageFiles:
     DataLoader workers when data.num_workers > 0)."""
 
     def __init__(self, files: list[str], root: Path, backbone: str, layer: str, weights: str | None):
-        from ..transfer.backbones import load_backbone
-        from ..transfer.features import FeatureRunner, _FileImages
+        from lienzo.transfer.backbones import load_backbone
+        from lienzo.transfer.features import FeatureRunner, _FileImages
 
         net = load_backbone(backbone, weights)
         runner = FeatureRunner(net, layer, precision="32", accelerator="cpu", channels_last=False, fold_norms=False)

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..runs import atomic_write_text
-from .base import Report, ReportSection
+from lienzo.runs import atomic_write_text
+from lienzo.tasks.base import Report, ReportSection
 
 EXAMPLES = 8  # test images shown in the report
 QUERIES = 4  # test sentences whose retrieved images are shown
@@ -49,14 +49,14 @@ def generate_split(module, data, split: str, beam: int | None = None) -> list[li
 
 def evaluate_split(module, data, split: str, cfg) -> dict:
     """The split's metrics (retrieval or language), with "_examples" for the report."""
-    from ..hardware import resolve_accelerator
+    from lienzo.hardware import resolve_accelerator
 
     part = data.splits[split]
     facts = {"images": len(part), "captions": len(part.tokens)}
     if resolve_accelerator(cfg.trainer.accelerator) == "gpu":
         module.to("cuda")  # COCO's 5,000 test images and their beams belong on the GPU when there is one
     if cfg.caption.model == "rank":
-        from ..metrics.retrieval import coco_folds, retrieval_metrics
+        from lienzo.metrics.retrieval import coco_folds, retrieval_metrics
 
         images, sentences, owners = embed_split(module, data, split)
         scores = module.model.similarity(images, sentences).float()
@@ -66,7 +66,7 @@ def evaluate_split(module, data, split: str, cfg) -> dict:
             results.update({f"coco1k_{k}": v for k, v in folds.items()})
         results["_examples"] = retrieval_examples(scores, owners, part)
         return results
-    from ..metrics.language import caption_metrics
+    from lienzo.metrics.language import caption_metrics
 
     beam = cfg.caption.beam
     words = generate_split(module, data, split, beam)
@@ -164,7 +164,7 @@ def _thumbnail(run_dir: Path, root: Path, file: str, size: int = 128) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    from ..report.layout import table
+    from lienzo.report.layout import table
 
     return table(header, rows)
 

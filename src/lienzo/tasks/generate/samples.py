@@ -5,7 +5,7 @@ as files (`lienzo sample`), IS/FID of a run against its real data, and its repor
     write_samples(images, Path("grid.png"))                            # or a folder/, or file.h5
     dtype = to_evaluation_device(module, cfg, info)                    # a loaded run's module to the GPU if any
     images = draw_samples(module, z, dtype)                            # in the run's precision
-(`lienzo.sample` draws them from a run.)
+(`lienzo.tasks.generate.sample` draws them from a run.)
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from ..errors import ConfigError, RunError
-from ..metrics.generative import to_uint8
-from ..report.layout import table
+from lienzo.errors import ConfigError, RunError
+from lienzo.metrics.generative import to_uint8
+from lienzo.report.layout import table
 
 log = logging.getLogger("lienzo")
 
@@ -176,7 +176,7 @@ def _save_folder(pixels: torch.Tensor, folder: Path) -> None:
 
 
 def _save_h5(pixels: torch.Tensor, path: Path) -> None:
-    from ..data.hdf5 import write_hdf5
+    from lienzo.data.hdf5 import write_hdf5
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -191,7 +191,7 @@ def _save_h5(pixels: torch.Tensor, path: Path) -> None:
 def evaluation_device(cfg) -> torch.device:
     """Where a run's samples are drawn and scored outside training: the GPU when `trainer.accelerator`
     resolves to one here (50,000 samples through Inception belong there), else the CPU."""
-    from ..hardware import resolve_accelerator
+    from lienzo.hardware import resolve_accelerator
 
     return torch.device("cuda" if resolve_accelerator(cfg.trainer.accelerator) == "gpu" else "cpu")
 
@@ -199,7 +199,7 @@ def evaluation_device(cfg) -> torch.device:
 def sampling_dtype(module, cfg, info: dict, device: torch.device) -> torch.dtype | None:
     """The autocast dtype the run trained its generator in, as `trainer.precision` resolves on `device` for
     this model (what the Trainer would choose there); None is fp32."""
-    from ..hardware import autocast_dtype, resolve_precision
+    from lienzo.hardware import autocast_dtype, resolve_precision
 
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     return autocast_dtype(resolve_precision(cfg.trainer.precision, accelerator, precision_macs(module, info)))
@@ -207,7 +207,7 @@ def sampling_dtype(module, cfg, info: dict, device: torch.device) -> torch.dtype
 
 def precision_macs(module, info: dict) -> float | None:
     """The work of one image for precision auto (Generate.precision_macs): the critic does most of a step's."""
-    from ..summary import macs_for_precision
+    from lienzo.models.summary import macs_for_precision
 
     return macs_for_precision(module.critic, info["input_shape"])
 
@@ -242,7 +242,7 @@ def score_run(loaded, data, cfg) -> dict:
     g = cfg.gan
     if not g.scorer:
         return {"scorer": None, "samples": 0}
-    from ..metrics.generative import generative_metrics, make_scorer, score_real, seeded_subset
+    from lienzo.metrics.generative import generative_metrics, make_scorer, score_real, seeded_subset
 
     data.setup("test")
     dtype = to_evaluation_device(loaded.module, cfg, loaded.info)
@@ -291,7 +291,7 @@ def samples_strip(plots: Path, path: Path, columns: int = 6) -> Path | None:
     picks = [grids[i] for i in strip_positions(len(grids), columns)]
     import matplotlib.pyplot as plt
 
-    from ..report.plots import save_figure
+    from lienzo.report.plots import save_figure
 
     fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.9), squeeze=False)
     for ax, grid in zip(axes[0], picks):
@@ -302,7 +302,7 @@ def samples_strip(plots: Path, path: Path, columns: int = 6) -> Path | None:
 
 
 def report_sections(run_dir: Path, cfg, metrics: dict):
-    from .base import Report, ReportSection
+    from lienzo.tasks.base import Report, ReportSection
 
     test = metrics.get("test") or {}
     plots = run_dir / "plots"

@@ -23,12 +23,12 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ..config import DataConfig, FinetuneConfig, OptimConfig, validate_finetune
-from ..errors import ConfigError, RunError
-from ..models.registry import create_model, get_builder, list_models, model_kind
-from ..optimizers import build_optimizer, build_scheduler
-from .base import Report, Task
-from .state import capture_rng, restore_rng
+from lienzo.config import DataConfig, FinetuneConfig, OptimConfig, validate_finetune
+from lienzo.errors import ConfigError, RunError
+from lienzo.models.registry import create_model, get_builder, list_models, model_kind
+from lienzo.optimizers import build_optimizer, build_scheduler
+from lienzo.tasks.base import Report, Task
+from lienzo.tasks.state import capture_rng, restore_rng
 
 log = logging.getLogger("lienzo")
 
@@ -178,7 +178,7 @@ class CaptionModule(L.LightningModule):
         self.model = model
         self.encoder = None  # the image network when it is fine-tuned (caption.finetune): images in, features out
         if backbone is not None:
-            from ..transfer.layers import FeatureExtractor
+            from lienzo.transfer.layers import FeatureExtractor
 
             self.encoder = FeatureExtractor(backbone, config["caption"]["layer"])
             self.preprocess = backbone.preprocess
@@ -190,7 +190,7 @@ class CaptionModule(L.LightningModule):
         shape = info["feature_shape"]
         self.grid = tuple(shape) if len(shape) == 3 else None  # (C, H, W) of a convolutional layer
         self.grid_pool = int(c["grid_pool"])
-        from ..data.captions import Vocabulary
+        from lienzo.data.captions import Vocabulary
 
         self.vocab = Vocabulary.from_dict(info["vocab"])
         self._val: list = []
@@ -226,7 +226,7 @@ class CaptionModule(L.LightningModule):
         return loss
 
     def loss(self, feats, tokens, lengths, image=None) -> torch.Tensor:
-        from ..models.captioning import ranking_loss
+        from lienzo.models.captioning import ranking_loss
 
         if self.kind == "rank":
             im, s = self.model(feats, tokens, lengths)
@@ -237,7 +237,7 @@ class CaptionModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         if self.encoder is not None:
-            from ..transfer.finetune import frozen_norms_to_eval
+            from lienzo.transfer.finetune import frozen_norms_to_eval
 
             frozen_norms_to_eval(self.encoder.model)  # a frozen group keeps its batch-norm statistics too
 
@@ -254,7 +254,7 @@ class CaptionModule(L.LightningModule):
         logits, alphas = out if isinstance(out, tuple) else (out, None)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0)
         if alphas is not None:
-            from ..models.captioning import doubly_stochastic
+            from lienzo.models.captioning import doubly_stochastic
 
             weight = float(self.hparams.config["caption"]["attention_weight"])
             loss = loss + weight * doubly_stochastic(alphas.float(), lengths - 1).mean()
@@ -278,7 +278,7 @@ class CaptionModule(L.LightningModule):
             return
         data = self.trainer.datamodule
         if parts[0][0] == "rank":
-            from ..metrics.retrieval import retrieval_metrics
+            from lienzo.metrics.retrieval import retrieval_metrics
 
             images = torch.cat([p[1] for p in parts])
             sentences = torch.cat([p[2] for p in parts])
@@ -287,7 +287,7 @@ class CaptionModule(L.LightningModule):
             self.log_dict({f"val_{k}": float(result[k]) for k in
                            ("rsum", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10")})
             return
-        from ..metrics.language import caption_metrics
+        from lienzo.metrics.language import caption_metrics
 
         split = data.splits["val"]
         positions = torch.cat([p[1] for p in parts]).tolist()
@@ -302,7 +302,7 @@ class CaptionModule(L.LightningModule):
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, beam: int | None = None, max_length: int | None = None) -> list[list[str]]:
         """Captions (word lists) for prepared features, by beam search (beam 1: greedy), batched."""
-        from ..models.captioning import beam_search
+        from lienzo.models.captioning import beam_search
 
         c = self.hparams.config["caption"]
         mode = self.model.training
@@ -322,7 +322,7 @@ class CaptionModule(L.LightningModule):
         batched search is compute-bound there, and bf16 doubles its speed on CPUs with AMX)."""
         from contextlib import nullcontext
 
-        from ..hardware import autocast_dtype, resolve_precision
+        from lienzo.hardware import autocast_dtype, resolve_precision
 
         if torch.is_autocast_enabled(device.type):
             return nullcontext()
@@ -336,7 +336,7 @@ class CaptionModule(L.LightningModule):
         optim_cfg = OptimConfig(**self.hparams.config["optim"])
         params = [{"params": list(self.model.parameters()), "lr": optim_cfg.lr, "name": "caption"}]
         if self.encoder is not None:
-            from ..transfer.finetune import assign, param_groups, parse_groups
+            from lienzo.transfer.finetune import assign, param_groups, parse_groups
 
             groups = parse_groups((self.hparams.config.get("finetune") or {}).get("groups"))
             net = self.encoder.model
@@ -375,7 +375,7 @@ def build_network(cfg, info: dict) -> torch.nn.Module:
 
 
 def init_word_vectors(net: torch.nn.Module, path: str, words: list[str]) -> None:
-    from ..models.captioning import load_word_vectors
+    from lienzo.models.captioning import load_word_vectors
 
     embedding = net.word_embedding
     vectors, found = load_word_vectors(path, words, embedding.weight.shape[1])
@@ -403,7 +403,7 @@ class Caption(Task):
         validate(cfg)
 
     def data_module(self, cfg, info: dict | None = None):
-        from .caption_data import CaptionData
+        from lienzo.tasks.caption.data import CaptionData
 
         return CaptionData(cfg, info)
 
@@ -418,8 +418,8 @@ class Caption(Task):
             init_word_vectors(net, cfg.caption.word_vectors, info["vocab"]["words"])
         backbone = None
         if cfg.caption.finetune:
-            from ..transfer.backbones import load_backbone
-            from ..transfer.finetune import parse_groups, prepare
+            from lienzo.transfer.backbones import load_backbone
+            from lienzo.transfer.finetune import parse_groups, prepare
 
             c = cfg.caption
             backbone = load_backbone(c.backbone, c.weights)
@@ -443,7 +443,7 @@ class Caption(Task):
         params = sum(p.numel() for p in module.model.parameters())
         macs = float(params) * int(module.hparams.config["caption"]["max_length"])
         if module.encoder is not None:
-            from ..summary import macs_for_precision
+            from lienzo.models.summary import macs_for_precision
 
             p = module.preprocess
             macs += macs_for_precision(module.encoder.model, (p.channels, *p.output_size))
@@ -463,7 +463,7 @@ class Caption(Task):
     def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
         if split not in data.splits:
             return None
-        from .caption_eval import evaluate_split
+        from lienzo.tasks.caption.evaluate import evaluate_split
 
         return evaluate_split(loaded.module, data, split, cfg)
 
@@ -479,7 +479,7 @@ class Caption(Task):
 
     def report(self, run_dir: Path, cfg, metrics: dict, history: list[dict], data=None,
                extras: dict | None = None) -> Report:
-        from .caption_eval import report_sections
+        from lienzo.tasks.caption.evaluate import report_sections
 
         return report_sections(run_dir, cfg, metrics, extras)
 

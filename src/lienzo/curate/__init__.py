@@ -10,7 +10,7 @@
   the image part and the samples it is sure enough of keep every channel, in the same layout;
 - split: stratified train/val/test into folders or one HDF5 file (area-resized uint8, class names stored).
 - coco-masks, mask-pairs: RGB+mask HDF5 files for the GAN pipeline, from COCO instances or image/mask
-  folders (see lienzo.data.masks).
+  folders (see lienzo.curate.masks).
 
 No step ever overwrites a file: two images with one name (cat/1.jpg, dog/1.jpg) landing in one folder
 become 1.jpg and 1-2.jpg, and each rename is logged and counted.
@@ -32,15 +32,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .data.arrays import ImageArrays, to_channels
-from .data.folders import load_folder
-from .data.hdf5 import load_hdf5, write_hdf5
-from .data.images import IMAGE_SUFFIXES, load_image
-from .data.masks import coco_masks, mask_pairs  # noqa: F401  (curate's RGB+mask verbs, defined beside their readers)
-from .data.splits import stratified_split
-from .errors import ConfigError, DataError, RunError, did_you_mean
-from .metrics.classification import target_rank
-from .runs import atomic_write_text
+from lienzo.data.arrays import ImageArrays, to_channels
+from lienzo.data.folders import load_folder
+from lienzo.data.hdf5 import load_hdf5, write_hdf5
+from lienzo.data.images import IMAGE_SUFFIXES, load_image
+from lienzo.curate.masks import coco_masks, mask_pairs  # noqa: F401  (curate's RGB+mask verbs, defined beside their readers)
+from lienzo.data.splits import stratified_split
+from lienzo.errors import ConfigError, DataError, RunError, did_you_mean
+from lienzo.metrics.classification import target_rank
+from lienzo.runs import atomic_write_text
 
 log = logging.getLogger("lienzo")
 
@@ -199,7 +199,7 @@ def score(run: str | Path, folder: str | Path, out: str | Path, top_k: int = 5, 
     `lienzo evaluate` does (the run's trainer.tta, precision and channels_last); writes `out` (per image:
     path, true class, top-k classes and probabilities) and `out` with `.classes.csv` (per class: count, top1,
     top<k>, cross_entropy). Returns the per-class figures, keyed 'top1' and f'top{top_k}'."""
-    from .evaluate import load_run
+    from lienzo.evaluate import load_run
 
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
@@ -235,7 +235,7 @@ def score(run: str | Path, folder: str | Path, out: str | Path, top_k: int = 5, 
 
 def _score_batch(loaded, paths: list[Path]) -> tuple[list[Path], torch.Tensor]:
     """The readable files among `paths` and their logits (unreadable ones are logged and skipped)."""
-    from .tasks.classify import run_logits
+    from lienzo.tasks.classify import run_logits
 
     channels, height, width = loaded.input_shape
     chunk, images = [], []
@@ -347,7 +347,7 @@ def _filter_by(by: str | None, file_names: list[str], run_names: list[str], path
 
 def _confidence(loaded, arrays: ImageArrays, by: str, path: Path) -> torch.Tensor:
     """Per sample, the run's probability of its class ('true', matched by name) or of its top-1 ('predicted')."""
-    from .tasks.classify import run_logits
+    from lienzo.tasks.classify import run_logits
 
     images = fit_to_run(_image_part(arrays.images, path), loaded.input_shape)
     probs = run_logits(loaded, images).softmax(1)
@@ -367,7 +367,7 @@ def filter_hdf5(run: str | Path, data: str | Path, out: str | Path, *, min_prob:
     sample's own class, the file's class names matched to the run's by name; by='predicted': the top-1
     probability (the GAN thesis kept ≥ 0.75); None: 'true' when the run knows every class of the file.
     Returns {"counts": {class: kept}, "removed": {class: removed}} over the file's classes."""
-    from .evaluate import load_run
+    from lienzo.evaluate import load_run
 
     data, out = Path(data), Path(out)
     if not 0 <= min_prob <= 1:
@@ -416,7 +416,7 @@ def split(folder: str | Path, out: str | Path, *, val: float = 0.1, test: float 
         arrays = load_folder(folder, image_size=image_size, channels=channels)
         labels, names, paths = arrays.labels, arrays.class_names, arrays.paths
     else:
-        from .data.folders import list_class_folders
+        from lienzo.data.folders import list_class_folders
 
         classes = list_class_folders(folder)
         names = [n for n, _ in classes]

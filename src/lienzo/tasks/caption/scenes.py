@@ -51,9 +51,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import ConfigError, RunError
-from .composites import ITEM_SCALE, _masks, _place
-from .idx import DEFAULT_ROOTS, FASHION_MNIST_CLASSES, load_idx_split
+from lienzo.errors import ConfigError, RunError
+from lienzo.data.composites import ITEM_SCALE, _masks, _place
+from lienzo.data.idx import DEFAULT_ROOTS, FASHION_MNIST_CLASSES, load_idx_split
 
 log = logging.getLogger("lienzo")
 

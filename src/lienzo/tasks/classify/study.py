@@ -28,13 +28,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..tasks import config_from_dict
-from ..data.arrays import ImageArrays
-from ..data.hdf5 import write_hdf5
-from ..errors import RunError
-from ..models.build import load_run_network
-from ..models.pretrained import classifier_name
-from ..runs import atomic_write_text, new_run_dir, read_json, write_json
+from lienzo.tasks import config_from_dict
+from lienzo.data.arrays import ImageArrays
+from lienzo.data.hdf5 import write_hdf5
+from lienzo.errors import RunError
+from lienzo.models.build import load_run_network
+from lienzo.models.pretrained import classifier_name
+from lienzo.runs import atomic_write_text, new_run_dir, read_json, write_json
 
 log = logging.getLogger("lienzo")
 
@@ -106,7 +106,7 @@ def labelled_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tuple
 def write_target(photos: ImageArrays, path: Path, per_class: int, seed: int, max_test: int | None = None) -> dict:
     """The illustrated target domain as one HDF5 file: /train (the labelled part) and /test (the rest, or
     a stratified sample of `max_test` of it for quick runs)."""
-    from ..data.splits import stratified_split
+    from lienzo.data.splits import stratified_split
 
     drawings = illustrate(photos.images, seed)
     labelled, rest = labelled_split(photos.labels, per_class, seed)
@@ -168,7 +168,7 @@ def finetune_groups(model: torch.nn.Module, reinit: list[str], lr: float) -> lis
 
 def _target_training(settings: StudySettings, target: Path, channels: int, arch: str, run_dir: Path, name: str,
                      pretrained: str | None, groups: list[dict] | None, lr: float, progress: bool):
-    from ..train import train  # the study is a workflow above training: the one transfer module that trains
+    from lienzo.train import train  # the study is a workflow above training: the one transfer module that trains
 
     values = {
         "data": {"name": "hdf5", "root": str(target), "channels": channels, "batch_size": settings.batch_size,
@@ -184,8 +184,8 @@ def _target_training(settings: StudySettings, target: Path, channels: int, arch:
 
 
 def _svm_row(backbone: Path, target_cfg, work: Path, name: str, settings: StudySettings, progress: bool) -> dict:
-    from .features import extract_features
-    from .svm import evaluate_svm, fit_svm
+    from lienzo.transfer.features import extract_features
+    from lienzo.transfer.svm import evaluate_svm, fit_svm
 
     features = extract_features(str(backbone), "penultimate", target_cfg, work / f"features_{name}.h5", progress=progress)
     model = fit_svm(features, work / f"svm_{name}", seed=settings.seed)
@@ -199,15 +199,15 @@ def illustration_study(out: str | Path = "runs/study_illustration", source: str 
                        settings: StudySettings | None = None, *, data_root: str | None = None,
                        progress: bool = True, source_overrides: list[str] = ()) -> dict:
     """Run the three steps and the reference row; returns the table (also in <out>/study.json and study.md)."""
-    from ..data.sources import load_source
-    from ..evaluate import evaluate
+    from lienzo.data.sources import load_source
+    from lienzo.evaluate import evaluate
 
     settings = settings or StudySettings()
     work = new_run_dir(Path(out).parent, Path(out).name)
     log.info("illustration study in %s", work)
 
     if source is None:
-        from ..train import train
+        from lienzo.train import train
 
         values = {**SOURCE_PRESET, "run": {"dir": str(work), "name": "source", "seed": settings.seed}}
         values["trainer"] = {**values["trainer"], "max_epochs": settings.source_epochs, "progress": progress}
@@ -284,7 +284,7 @@ def _plot_examples(photos: ImageArrays, drawings: torch.Tensor, path: Path, per_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..report.plots import save_figure as _save
+    from lienzo.report.plots import save_figure as _save
 
     names = photos.class_names
     picks = [i for c in range(len(names)) for i in (photos.labels == c).nonzero().flatten()[:per_class].tolist()]

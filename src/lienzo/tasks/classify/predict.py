@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from .data.images import load_image
-from .errors import DataError, RunError
-from .evaluate import load_run
-from .tasks.classify import run_logits
+from lienzo.data.images import load_image
+from lienzo.errors import DataError, RunError
+from lienzo.evaluate import load_run
+from lienzo.tasks.classify import run_logits
 
 
 def predict(run: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
