@@ -103,3 +103,59 @@ def test_the_graph_sees_relative_and_function_level_imports():
 
 def test_no_import_cycle():
     assert cycles(import_graph()) == []
+
+
+# The layers, from the bottom: a module may import its own layer and those below, never one above.
+# The first pattern a module matches decides its layer (verbs and studies live in their task's package
+# but sit above the spine, which they call).
+LAYERS = [
+    ("verbs and studies", ("lienzo.tasks.*.predict", "lienzo.tasks.*.sample", "lienzo.tasks.*.use",
+                           "lienzo.tasks.*.study", "lienzo.curate", "lienzo.curate.*", "lienzo.bench",
+                           "lienzo.catalog", "lienzo.serve", "lienzo.serve.*")),
+    ("cli", ("lienzo.cli", "lienzo.cli.*", "lienzo.__main__")),
+    ("spine", ("lienzo.train", "lienzo.evaluate")),
+    ("tasks", ("lienzo.tasks", "lienzo.tasks.*")),
+    ("transfer", ("lienzo.transfer", "lienzo.transfer.*")),
+    ("building blocks", ("lienzo.data", "lienzo.data.*", "lienzo.models", "lienzo.models.*", "lienzo.metrics",
+                         "lienzo.metrics.*", "lienzo.report", "lienzo.report.*", "lienzo.runs", "lienzo.runs.*",
+                         "lienzo.distributed")),
+    ("base", ("lienzo", "lienzo.errors", "lienzo.config", "lienzo.hardware", "lienzo.legacy", "lienzo.optimizers")),
+]
+ORDER = ["base", "building blocks", "transfer", "tasks", "spine", "verbs and studies", "cli"]  # bottom to top
+
+
+def layer_of(module: str) -> str:
+    from fnmatch import fnmatchcase
+
+    for name, patterns in LAYERS:
+        if any(fnmatchcase(module, p) for p in patterns):
+            return name
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """'a (layer) -> b (layer)' for every import that points to a higher layer."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if ORDER.index(layer_of(target)) > ORDER.index(layer_of(module)):
+                found.append(f"{module} ({layer_of(module)}) -> {target} ({layer_of(target)})")
+    return found
+
+
+def test_every_module_has_a_layer():
+    for module in import_graph():
+        layer_of(module)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"lienzo.report.page": {"lienzo.tasks"}, "lienzo.tasks.classify.module": {"lienzo.report.page"},
+             "lienzo.tasks.classify.predict": {"lienzo.evaluate"}, "lienzo.evaluate": {"lienzo.tasks.generate.sample"}}
+    assert upward_imports(graph) == [
+        "lienzo.evaluate (spine) -> lienzo.tasks.generate.sample (verbs and studies)",
+        "lienzo.report.page (building blocks) -> lienzo.tasks (tasks)",
+    ]
+
+
+def test_imports_flow_down_the_layers():
+    assert upward_imports(import_graph()) == []
