@@ -14,7 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import (Checkpoint, EarlyStopping, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint,
+from lightning.pytorch.callbacks import (Checkpoint, EarlyStopping, LearningRateMonitor, ModelCheckpoint,
                                          TQDMProgressBar)
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -182,11 +182,7 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
     tcfg = cfg.trainer
     monitor, mode = resolve_monitor(cfg, has_val)
     callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), TimeEstimate(), *extra_callbacks]
-    if tcfg.ema_decay is not None:
-        # Lightning's EMA: validation runs on the averaged weights, and checkpoints hold them as their
-        # state_dict (the raw weights travel beside them for resuming), so best.ckpt, evaluate and
-        # predict all use the average without knowing about it.
-        callbacks.append(EMAWeightAveraging(decay=tcfg.ema_decay))
+    callbacks += get_task(cfg.task).callbacks(cfg)
     checkpoints = run_dir / "checkpoints"
     callbacks.append(ModelCheckpoint(
         dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_on_train_epoch_end=True,

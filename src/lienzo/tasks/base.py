@@ -119,6 +119,11 @@ class Task:
         """Lightning Trainer arguments this task needs beyond the config's (e.g. a DDP flavour)."""
         return {}
 
+    def callbacks(self, cfg) -> list:
+        """Lightning callbacks this task's settings ask for (a moving average of the weights, ...), added to
+        the spine's own (history, checkpoints, early stopping, progress)."""
+        return []
+
     def describe(self, cfg, module, info: dict) -> dict:
         """Top-level facts for metrics.json beside the envelope (architecture, parameters, ...)."""
         networks = {name: sum(p.numel() for p in net.parameters()) for name, net in module.named_children()

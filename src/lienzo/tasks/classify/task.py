@@ -62,6 +62,16 @@ class Classify(Task):
             prepare(model, parse_groups(cfg.finetune.groups), cfg.run.seed)
         return ClassifyModule(model, cfg.to_dict(), info)
 
+    def callbacks(self, cfg) -> list:
+        if cfg.trainer.ema_decay is None:
+            return []
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        # Lightning's EMA: validation runs on the averaged weights, and checkpoints hold them as their
+        # state_dict (the raw weights travel beside them for resuming), so best.ckpt, evaluate and
+        # predict all use the average without knowing about it.
+        return [EMAWeightAveraging(decay=cfg.trainer.ema_decay)]
+
     def has_validation(self, data) -> bool:
         return bool(data.val_arrays)
 
