@@ -71,7 +71,7 @@ def rgba_runs(tmp_path_factory):
         return gradient_penalty(*args)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("lienzo.tasks.generate.gradient_penalty", cut)
+        mp.setattr("lienzo.tasks.generate.module.gradient_penalty", cut)
         with pytest.raises(RuntimeError, match="power cut"):
             train(_tiny(tmp, h5, "cut"))
     cut_step = torch.load(tmp / "cut" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]

@@ -118,8 +118,8 @@ LAYERS = [
     ("transfer", ("lienzo.transfer", "lienzo.transfer.*")),
     ("building blocks", ("lienzo.data", "lienzo.data.*", "lienzo.models", "lienzo.models.*", "lienzo.metrics",
                          "lienzo.metrics.*", "lienzo.report", "lienzo.report.*", "lienzo.runs", "lienzo.runs.*",
-                         "lienzo.distributed")),
-    ("base", ("lienzo", "lienzo.errors", "lienzo.config", "lienzo.hardware", "lienzo.legacy", "lienzo.optimizers")),
+                         "lienzo.distributed", "lienzo.legacy")),
+    ("base", ("lienzo", "lienzo.errors", "lienzo.config", "lienzo.hardware", "lienzo.optimizers")),
 ]
 ORDER = ["base", "building blocks", "transfer", "tasks", "spine", "verbs and studies", "cli"]  # bottom to top
 

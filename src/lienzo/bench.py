@@ -17,6 +17,7 @@ from lienzo.errors import ConfigError
 from lienzo.data.arrays import ImageArrays
 from lienzo.tasks.classify.data import ClassificationData
 from lienzo.models.summary import macs_for_precision
+from lienzo.tasks import get_task
 from lienzo.train import build_task, build_trainer
 
 
@@ -60,7 +61,7 @@ def bench_train(arch: str, batch_size: int | None = None, input_shape=(3, 32, 32
     timer = _Timer(warmup)
     with tempfile.TemporaryDirectory() as tmp:
         # Only the timer: no checkpoints, history or progress bar in the measured loop.
-        trainer = build_trainer(cfg, Path(tmp), has_val=False, callbacks=[timer], max_steps=steps + warmup,
+        trainer = build_trainer(cfg, Path(tmp), get_task(cfg.task), has_val=False, callbacks=[timer], max_steps=steps + warmup,
                                 macs_per_image=macs_for_precision(task.model, input_shape),
                                 enable_checkpointing=False, limit_val_batches=0)
         trainer.fit(task, datamodule=data)

@@ -10,30 +10,35 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
 from torch import nn
 
+from lienzo import legacy
 from lienzo.config import Config
 from lienzo.errors import DataError, ModelError, RunError
-from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, envelope, read_checkpoint, read_history, saved_info,
-                   unique_path, write_json)
+from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, checkpoint_path, envelope, read_checkpoint, read_history,
+                         unique_path, write_json)
 from lienzo.report.html import write_report
 from lienzo.tasks import config_from_dict, get_task, load_config
+from lienzo.tasks.base import Task
 
 log = logging.getLogger("lienzo")
 
 
 class LoadedRun:
     """A run rebuilt from a checkpoint: the task's LightningModule with every network restored, the
-    run's config and the data facts (`info`) its networks depend on.
+    run's config, the data facts (`info`) its networks depend on, and its task.
 
     `loaded.model` is the module's `model` network (classifiers, backbones); `loaded.networks` holds
-    all of them by name (a GAN's generator and critic); the entries of `info` read as attributes too."""
+    all of them by name (a GAN's generator and critic); a classifier's data facts read as properties
+    (`class_names`, `input_shape`, `mean`, `std`)."""
 
-    def __init__(self, module: nn.Module, config: Config, info: dict, path: Path):
-        self.module, self.config, self.info, self.path = module, config, dict(info), path
+    def __init__(self, module: nn.Module, config: Config, info: dict, path: Path, task: Task):
+        self.module, self.config, self.info, self.path, self.spec = module, config, dict(info), path, task
 
     @property
     def task(self) -> str:
+        """The task's name ("classify"); `spec` is the Task itself."""
         return self.config.task
 
     @property
@@ -48,12 +53,26 @@ class LoadedRun:
                            f"{', '.join(self.networks)})")
         return self.module.model
 
-    def __getattr__(self, name: str):
-        info = self.__dict__.get("info", {})
-        if name in info:
-            value = info[name]
-            return tuple(value) if name == "input_shape" else value
-        raise AttributeError(name)
+    def _fact(self, name: str):
+        if name not in self.info:
+            raise RunError(f"{self.path}: a {self.task} run has no {name.replace('_', ' ')}")
+        return self.info[name]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._fact("class_names"))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(v) for v in self._fact("input_shape"))
+
+    @property
+    def mean(self) -> list[float]:
+        return list(self._fact("mean"))
+
+    @property
+    def std(self) -> list[float]:
+        return list(self._fact("std"))
 
 
 def check_fits(module: nn.Module, checkpoint: dict, path: Path) -> None:
@@ -76,18 +95,24 @@ def check_fits(module: nn.Module, checkpoint: dict, path: Path) -> None:
 
 
 def load_run(run: str | Path, which: str = "best") -> LoadedRun:
-    """Rebuild a run's task module from best.ckpt (or last.ckpt), with every network it trained."""
+    """Rebuild a run's task module from best.ckpt (or last.ckpt), with every network it trained. Runs of
+    earlier lienzo versions are upgraded on the way (lienzo.legacy); today's load as they are."""
     checkpoint, path = read_checkpoint(run, which)
+    current = legacy.is_current(checkpoint)
+    if not current:
+        checkpoint = legacy.upgrade_checkpoint(checkpoint)
     hp = checkpoint["hyper_parameters"]
     cfg = config_from_dict(hp["config"])
-    info = saved_info(hp)
     task = get_task(cfg.task)
-    cfg = task.upgrade_config(cfg, checkpoint["state_dict"])
-    module = task.build_module(cfg, info, load_weights=False)
-    checkpoint["state_dict"] = task.upgrade_state_dict(cfg, module, checkpoint["state_dict"])
-    check_fits(module, checkpoint, path)
-    module.load_state_dict(checkpoint["state_dict"])
-    return LoadedRun(module.eval(), cfg, info, path)
+    state = checkpoint["state_dict"]
+    if not current:
+        cfg = legacy.upgrade_config(cfg, state)
+    module = task.build_module(cfg, hp["info"], load_weights=False)
+    if not current:
+        state = legacy.upgrade_state_dict(cfg, module, state)
+    check_fits(module, {"state_dict": state}, path)
+    module.load_state_dict(state)
+    return LoadedRun(module.eval(), cfg, hp["info"], path, task)
 
 
 def split_results(task, loaded: LoadedRun, data, cfg: Config, splits=("val", "test")) -> tuple[dict, dict]:
@@ -102,10 +127,14 @@ def split_results(task, loaded: LoadedRun, data, cfg: Config, splits=("val", "te
     return results, extras
 
 
-def finalize_run(run_dir: Path, cfg: Config, data, precision: str, monitor: tuple[str, str]) -> dict:
-    """After training: evaluate best.ckpt on val and test, write metrics.json, plots and report.html."""
-    task = get_task(cfg.task)
-    loaded = load_run(run_dir, "best")
+def finalize_run(run_dir: Path, cfg: Config, task: Task, module, data, precision: str,
+                 monitor: tuple[str, str]) -> dict:
+    """After training: the trained module with best.ckpt's weights (a plain load: the run was written a
+    moment ago in today's format) evaluated on val and test; metrics.json, plots and report.html."""
+    best = checkpoint_path(run_dir, "best")
+    checkpoint = torch.load(best, map_location="cpu", weights_only=False)
+    module.load_state_dict(checkpoint["state_dict"])
+    loaded = LoadedRun(module.eval(), cfg, checkpoint["hyper_parameters"]["info"], best, task)
     history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []
     monitor, mode = monitor
     results, extras = split_results(task, loaded, data, cfg)
@@ -147,7 +176,7 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
     Returns the split's results with task, split, data and checkpoint added, and the file's path."""
     run_dir = Path(run)
     loaded = load_run(run_dir, "best")
-    task = get_task(loaded.task)
+    task = loaded.spec
     own = tuple(f"{name}." for name in task.config_sections if name not in Config.__dataclass_fields__)
     bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith(("data.", "trainer.", *own))]
     if bad:

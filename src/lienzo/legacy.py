@@ -1,7 +1,98 @@
-"""What runs written before tasks and the metrics.json envelope existed looked like: they were all
-classify runs, with the data facts at the top of the checkpoint's hyper_parameters and top-1 on the
-test split as their headline. The run folder reads them through these facts alone."""
+"""Old runs, upgraded in one place, at load time: what runs written by earlier lienzo versions look like,
+and how their checkpoints become today's. A run trained today never passes through here: its checkpoints
+carry `FORMAT` and load as they are.
+
+    if not legacy.is_current(checkpoint):
+        checkpoint = legacy.upgrade_checkpoint(checkpoint)         # task, info: today's places
+        cfg = legacy.upgrade_config(cfg, checkpoint["state_dict"])  # before the networks are built
+        state = legacy.upgrade_state_dict(cfg, module, state)       # after: names the networks know
+
+What changed, oldest first:
+- runs before tasks and the metrics.json envelope were all classify runs, with the data facts at the top of
+  the checkpoint's hyper_parameters and top-1 on the test split as their headline;
+- `alexnet` fine-tuned from torchvision's AlexNet weights before `alexnet_tv` existed was torchvision's layout;
+- runs fine-tuned from torchvision weights before lienzo built those networks itself hold torchvision's
+  module names (features.0, classifier.6).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+log = logging.getLogger("lienzo")
+
+FORMAT_KEY = "lienzo_format"  # in every checkpoint lienzo writes
+FORMAT = 2  # 2: checkpoints that need no upgrade (1, or no key: anything earlier)
 
 LEGACY_TASK = "classify"
 LEGACY_INFO_KEYS = ("class_names", "input_shape", "mean", "std")
 LEGACY_MAIN_METRIC = ("test", "top1", "max")
+
+
+def stamp(checkpoint: dict) -> dict:
+    """Mark a checkpoint being written as today's format."""
+    checkpoint[FORMAT_KEY] = FORMAT
+    return checkpoint
+
+
+def is_current(checkpoint: dict) -> bool:
+    return checkpoint.get(FORMAT_KEY, 1) >= FORMAT
+
+
+def info_of(hparams: dict) -> dict:
+    """The data facts a checkpoint's task saved (`info`); checkpoints written before there was an `info`
+    kept them at the top level."""
+    if "info" in hparams:
+        return dict(hparams["info"])
+    return {k: hparams[k] for k in LEGACY_INFO_KEYS if k in hparams}
+
+
+def upgrade_checkpoint(checkpoint: dict) -> dict:
+    """An old checkpoint's hyper_parameters in today's places: the data facts under `info`, the task named."""
+    hp = dict(checkpoint.get("hyper_parameters") or {})
+    hp["info"] = info_of(hp)
+    hp["config"] = {"task": LEGACY_TASK, **(hp.get("config") or {})}
+    return {**checkpoint, "hyper_parameters": hp}
+
+
+def _network_state(state: dict, prefix: str = "model.") -> dict:
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+
+def upgrade_config(cfg, state: dict):
+    """An old run's config in today's terms, given its state_dict (before its networks are built)."""
+    if cfg.task == "classify":
+        cfg = upgrade_classifier_config(cfg, _network_state(state))
+    return cfg
+
+
+def upgrade_classifier_config(cfg, network_state: dict):
+    """A run of `alexnet` fine-tuned from torchvision's AlexNet weights before `alexnet_tv` existed was
+    torchvision's layout, and is rebuilt as `alexnet_tv`, the network its tensors (without the `model.`
+    prefix) hold."""
+    from lienzo.models.pretrained import NAMESAKES, holds_namesake
+
+    arch = cfg.model.arch
+    if arch in NAMESAKES and cfg.model.pretrained and holds_namesake(arch, network_state):
+        log.info("%s with torchvision's weights (saved before %s existed): rebuilt as %s", arch,
+                 NAMESAKES[arch], NAMESAKES[arch])
+        cfg.model = replace(cfg.model, arch=NAMESAKES[arch])
+    return cfg
+
+
+def upgrade_state_dict(cfg, module, state: dict) -> dict:
+    """An old run's state_dict in the names of today's networks (`module`, built from the upgraded config)."""
+    if cfg.task == "classify":
+        renamed = upgrade_classifier_state(cfg.model.arch, module.model, _network_state(state))
+        state = {**{k: v for k, v in state.items() if not k.startswith("model.")},
+                 **{f"model.{k}": v for k, v in renamed.items()}}
+    return state
+
+
+def upgrade_classifier_state(arch: str, model, network_state: dict) -> dict:
+    """Torchvision's module names (features.0, classifier.6) of runs fine-tuned before lienzo built those
+    networks itself, renamed to lienzo's."""
+    from lienzo.models.pretrained import to_lienzo_names
+
+    return to_lienzo_names(arch, model, network_state)

@@ -18,14 +18,16 @@ from lightning.pytorch.callbacks import (Checkpoint, EarlyStopping, LearningRate
                                          TQDMProgressBar)
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lienzo import legacy
 from lienzo.config import Config, dump_config
 from lienzo.distributed import RunDirCheck, agree_on_run_dir, is_rank_zero
 from lienzo.errors import ConfigError, RunError
 from lienzo.evaluate import check_fits, finalize_run
 from lienzo.hardware import resolve_accelerator, resolve_precision
-from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, checkpoint_path, mark_running, saved_info,
+from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, atomic_write_text, mark_running, read_checkpoint, saved_info,
                    write_history)
 from lienzo.tasks import complete_config, get_task, load_config
+from lienzo.tasks.base import Task
 
 log = logging.getLogger("lienzo")
 
@@ -38,7 +40,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(checkpoint, tmp)
+        torch.save(legacy.stamp(checkpoint), tmp)
         os.replace(tmp, path)
 
 
@@ -115,10 +117,10 @@ class ResumeHint(L.Callback):
 class TimeEstimate(L.Callback):
     """Says how long the run will take before it is under way, from a short measured warm-up (steps
     `skip`..`skip + measure` of the first epoch, after start-up costs), and again after the first
-    epoch, whose time includes validation."""
+    epoch, whose time includes validation. Steps of later epochs count at the task's `step_cost`."""
 
-    def __init__(self, skip: int = 5, measure: int = 20):
-        self.skip, self.measure = skip, measure
+    def __init__(self, task: Task, skip: int = 5, measure: int = 20):
+        self.task, self.skip, self.measure = task, skip, measure
         self._start: float | None = None
         self._first_epoch = 0
         self._epoch_start = 0.0
@@ -153,14 +155,16 @@ class TimeEstimate(L.Callback):
         log.info("epoch %d took %s with validation: about %s to go", trainer.current_epoch + 1, _duration(seconds),
                  _duration(seconds * left / trainer.num_training_batches))
 
-    @staticmethod
-    def _weighted(trainer, pl_module, remaining: int, done_in_epoch: int) -> float:
+    def _weighted(self, trainer, pl_module, remaining: int, done_in_epoch: int) -> float:
         """`remaining` steps counted in steps of the current epoch: a task whose steps cost more or less in
-        later epochs (progressive resizing) says how much through `relative_step_cost(epoch)`."""
-        cost = getattr(pl_module, "relative_step_cost", None)
+        later epochs (progressive resizing) says how much through `Task.step_cost(module, epoch)`."""
         per_epoch = trainer.num_training_batches
-        if cost is None or not per_epoch or per_epoch == float("inf"):
+        if not per_epoch or per_epoch == float("inf"):
             return float(remaining)
+
+        def cost(epoch: int) -> float:
+            return self.task.step_cost(pl_module, epoch)
+
         epoch, now, total = trainer.current_epoch, cost(trainer.current_epoch), 0.0
         take = min(remaining, max(per_epoch - done_in_epoch, 0))
         while remaining > 0:
@@ -174,15 +178,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(), macs_per_image: float | None = None,
-                  **overrides) -> L.Trainer:
-    """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress, loggers.
+def build_trainer(cfg: Config, run_dir: Path, task: Task, has_val: bool, extra_callbacks=(),
+                  macs_per_image: float | None = None, **overrides) -> L.Trainer:
+    """The Trainer every lienzo verb uses: precision, devices, checkpoints, early stopping, progress, loggers,
+    and the callbacks `task` (the config's task, resolved once by the caller) asks for.
 
     `macs_per_image` (the model's size) lets precision auto keep tiny models in fp32 on the CPU."""
     tcfg = cfg.trainer
-    monitor, mode = resolve_monitor(cfg, has_val)
-    callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), TimeEstimate(), *extra_callbacks]
-    callbacks += get_task(cfg.task).callbacks(cfg)
+    monitor, mode = resolve_monitor(cfg, task, has_val)
+    callbacks = [HistoryWriter(run_dir / HISTORY_FILE), ResumeHint(run_dir), TimeEstimate(task), *extra_callbacks]
+    callbacks += task.callbacks(cfg)
     checkpoints = run_dir / "checkpoints"
     callbacks.append(ModelCheckpoint(
         dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_on_train_epoch_end=True,
@@ -223,14 +228,14 @@ def build_trainer(cfg: Config, run_dir: Path, has_val: bool, extra_callbacks=(),
     )
     if tcfg.max_steps is not None:  # steps, however many epochs they take
         kwargs.update(max_steps=tcfg.max_steps, max_epochs=-1)
-    kwargs.update(get_task(cfg.task).trainer_kwargs(cfg))
+    kwargs.update(task.trainer_kwargs(cfg))
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
 
 
-def resolve_monitor(cfg: Config, has_val: bool) -> tuple[str, str]:
+def resolve_monitor(cfg: Config, task: Task, has_val: bool) -> tuple[str, str]:
     """The task's (metric, mode) for best.ckpt; without a validation split, said once, not silently."""
-    monitor, mode = get_task(cfg.task).monitor(cfg, has_val)
+    monitor, mode = task.monitor(cfg, has_val)
     if not has_val and monitor.startswith("train_") and cfg.trainer.monitor != monitor:
         log.warning("no validation split (data.val_fraction=0): best.ckpt and early stopping watch %s, "
                     "not trainer.monitor=%s", monitor, cfg.trainer.monitor)
@@ -282,13 +287,11 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     """Train the config's task; returns the run folder. With `resume`, continue that run from last.ckpt."""
     if resume is not None:
         run_dir = Path(resume)
-        last = checkpoint_path(run_dir, "last")
+        state, last = read_checkpoint(run_dir, "last")
         cfg = load_config(run_dir / CONFIG_FILE, overrides)
-        state = torch.load(last, map_location="cpu", weights_only=False)
         task = get_task(cfg.task)
-        data = task.data_module(cfg, saved_info(state.get("hyper_parameters") or {}))
-        if hasattr(data, "start_epoch"):  # data that replays its shuffles from (seed, epoch) starts here
-            data.start_epoch = state["epoch"] + 1  # saved at the end of that (0-based) epoch
+        data = task.data_module(cfg, saved_info(state["hyper_parameters"]))
+        task.resume_data(data, state["epoch"] + 1)  # saved at the end of that (0-based) epoch
         log.info("resuming %s from %s", run_dir, last.name)
     else:
         if cfg is None:
@@ -314,14 +317,14 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
             atomic_write_text(run_dir / CONFIG_FILE, dump_config(cfg))
             marker = mark_running(run_dir)
         has_val = task.has_validation(data)
-        trainer = build_trainer(cfg, run_dir, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
+        trainer = build_trainer(cfg, run_dir, task, has_val=has_val, extra_callbacks=[RunDirCheck(run_dir)],
                                 macs_per_image=task.precision_macs(module, info))
         what = task.describe(cfg, module, info).get("arch")
         log.info("training %s%s on %s (%s), run folder %s", cfg.task, f" ({what})" if what else "",
                  trainer.strategy.root_device, trainer.precision, run_dir)
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
         if trainer.is_global_zero:
-            finalize_run(run_dir, cfg, data, trainer.precision, task.monitor(cfg, has_val))
+            finalize_run(run_dir, cfg, task, module, data, trainer.precision, task.monitor(cfg, has_val))
     except BaseException:
         if resume is None and rank_zero:
             _drop_if_empty(run_dir)

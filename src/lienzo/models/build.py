@@ -8,16 +8,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from lienzo.config import Config, shared_config
 from lienzo.errors import ConfigError
-from lienzo.runs import read_checkpoint, saved_info
-from lienzo.models.pretrained import (NAMESAKES, TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, holds_namesake,
-                         is_weights_file, load_matching, load_pretrained, load_state, refuse_namesake)
+from lienzo import legacy
+from lienzo.runs import read_checkpoint
+from lienzo.models.pretrained import (TIMM_PREFIX, TORCHVISION_ARCHS, adapt_head, adapt_input, is_weights_file,
+                                      load_matching, load_pretrained, load_state, refuse_namesake)
 from lienzo.models.registry import create_model
 
 log = logging.getLogger("lienzo")
@@ -64,18 +65,6 @@ def build_model(cfg: Config, num_classes: int, input_shape, load_weights: bool =
     return model
 
 
-def upgrade_saved_config(cfg: Config, state: dict) -> Config:
-    """A saved run's config in today's names: a run of `alexnet` fine-tuned from torchvision's AlexNet
-    weights before `alexnet_tv` existed was torchvision's layout, and is rebuilt as `alexnet_tv`, the
-    network its `state` (its model's tensors, without the `model.` prefix) holds."""
-    arch = cfg.model.arch
-    if arch in NAMESAKES and cfg.model.pretrained and holds_namesake(arch, state):
-        log.info("%s with torchvision's weights (saved before %s existed): rebuilt as %s", arch,
-                 NAMESAKES[arch], NAMESAKES[arch])
-        cfg.model = replace(cfg.model, arch=NAMESAKES[arch])
-    return cfg
-
-
 def _from_run(cfg: Config, run: Path, num_classes: int, channels: int, load_weights: bool) -> nn.Module:
     """A lienzo run's network (its architecture; its weights when load_weights), with a new head."""
     source = load_run_network(run, load_weights=load_weights)
@@ -92,12 +81,19 @@ def load_run_network(run: str | Path, which: str = "best", load_weights: bool = 
     `model.*` tensors (torchvision's names in runs made before lienzo built these networks itself are
     renamed). load_weights=False: the same modules, randomly initialised."""
     checkpoint, path = read_checkpoint(run, which, weights=load_weights)
+    current = legacy.is_current(checkpoint)
+    if not current:
+        checkpoint = legacy.upgrade_checkpoint(checkpoint)
     hp = checkpoint["hyper_parameters"]
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-    cfg, facts = upgrade_saved_config(shared_config(hp["config"]), state), saved_info(hp)
+    cfg, facts = shared_config(hp["config"]), hp["info"]
+    if not current:
+        cfg = legacy.upgrade_classifier_config(cfg, state)
     input_shape = tuple(int(v) for v in facts["input_shape"])
     model = build_model(cfg, len(facts["class_names"]), input_shape, load_weights=False)
     if load_weights:
+        if not current:
+            state = legacy.upgrade_classifier_state(cfg.model.arch, model, state)
         load_state(model, state, f"{path} ({cfg.model.arch}, {len(facts['class_names'])} classes)", cfg.model.arch)
     return RunNetwork(model.eval(), cfg, list(facts["class_names"]), input_shape, list(facts["mean"]),
                       list(facts["std"]), path)

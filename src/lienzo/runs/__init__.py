@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from lienzo.errors import RunError
-from lienzo.legacy import LEGACY_INFO_KEYS, LEGACY_MAIN_METRIC, LEGACY_TASK
+from lienzo.legacy import LEGACY_MAIN_METRIC, LEGACY_TASK
+from lienzo.legacy import info_of as saved_info  # noqa: F401 (the data facts of a checkpoint, old or new)
 
 log = logging.getLogger("lienzo")
 
@@ -179,14 +180,6 @@ def read_checkpoint(run: str | Path, which: str = "best", weights: bool = True) 
     if not isinstance(checkpoint, dict) or "config" not in (checkpoint.get("hyper_parameters") or {}):
         raise RunError(f"{path}: not a lienzo checkpoint (no saved configuration)")
     return checkpoint, path
-
-
-def saved_info(hparams: dict) -> dict:
-    """The data facts a checkpoint's task saved (`info`); checkpoints written before there was an
-    `info` kept them at the top level (lienzo.legacy)."""
-    if "info" in hparams:
-        return dict(hparams["info"])
-    return {k: hparams[k] for k in LEGACY_INFO_KEYS if k in hparams}
 
 
 def envelope(task: str, run: str, results: dict[str, dict], main_metric: tuple[str, str, str], **fields) -> dict:

@@ -79,14 +79,6 @@ class Task:
         from its training data (normalisation statistics, vocabulary), so evaluation reuses it."""
         raise NotImplementedError
 
-    def upgrade_config(self, cfg, state: dict):
-        """A saved run's config in today's terms, given its state_dict (before its module is built)."""
-        return cfg
-
-    def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
-        """A checkpoint's state_dict in today's names (networks whose module names changed since)."""
-        return state
-
     def data_info(self, data) -> dict:
         """JSON-able facts about the (set-up) data that the networks depend on; saved in checkpoints."""
         return {}
@@ -95,6 +87,15 @@ class Task:
         """The LightningModule for this config; with load_weights=False, no pretrained weights are read
         (the checkpoint's state_dict is loaded over it)."""
         raise NotImplementedError
+
+    def resume_data(self, data, epoch: int) -> None:
+        """A resumed run starts at `epoch` (0-based): data whose shuffles replay from (seed, epoch) starts
+        there, so the resumed run sees the batches the uninterrupted one would have."""
+
+    def step_cost(self, module, epoch: int) -> float:
+        """What a training step of `epoch` costs relative to others (1.0: all alike), for the time estimate
+        of tasks whose steps grow (progressive resizing)."""
+        return 1.0
 
     def has_validation(self, data) -> bool:
         """Whether the (set-up) data module has a validation split to watch."""

@@ -36,6 +36,9 @@ class Caption(Task):
 
         return CaptionData(cfg, info)
 
+    def resume_data(self, data, epoch: int) -> None:
+        data.start_epoch = epoch
+
     def data_info(self, data) -> dict:
         return {"vocab": data.vocab.to_dict(), "feature_shape": list(data.features.shape),
                 "backbone": data.features.backbone, "layer": data.features.layer, "weights": data.features.weights,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from lienzo.config import FinetuneConfig, validate_finetune
 from lienzo.errors import ConfigError
-from lienzo.models.build import build_model, upgrade_saved_config
-from lienzo.models.pretrained import to_lienzo_names
+from lienzo.models.build import build_model
 from lienzo.tasks.base import Report, Task
 from lienzo.tasks.classify.data import ClassificationData
 from lienzo.tasks.classify.inference import evaluate_arrays
@@ -37,19 +36,11 @@ class Classify(Task):
         data.test_every_epoch = cfg.trainer.test_every_epoch
         return data
 
-    def upgrade_config(self, cfg, state: dict):
-        # an `alexnet` fine-tuned from torchvision's weights before `alexnet_tv` existed is an alexnet_tv
-        return upgrade_saved_config(cfg, {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    def resume_data(self, data: ClassificationData, epoch: int) -> None:
+        data.start_epoch = epoch
 
-    def upgrade_state_dict(self, cfg, module, state: dict) -> dict:
-        # Runs fine-tuned from torchvision weights before lienzo built those networks itself hold
-        # torchvision's module names (features.0, classifier.6): renamed to lienzo's.
-        network = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-        renamed = to_lienzo_names(cfg.model.arch, module.model, network)
-        if renamed is network:
-            return state
-        return {**{k: v for k, v in state.items() if not k.startswith("model.")},
-                **{f"model.{k}": v for k, v in renamed.items()}}
+    def step_cost(self, module: ClassifyModule, epoch: int) -> float:
+        return module.relative_step_cost(epoch)
 
     def data_info(self, data: ClassificationData) -> dict:
         return {"class_names": list(data.class_names), "input_shape": list(data.input_shape),

@@ -35,6 +35,9 @@ class Generate(Task):
         run_shape = tuple(info["input_shape"]) if info and info.get("input_shape") else None
         return GenerativeData(cfg.data, cfg.gan, cfg.run.seed, run_shape)
 
+    def resume_data(self, data, epoch: int) -> None:
+        data.start_epoch = epoch
+
     def data_info(self, data: GenerativeData) -> dict:
         return {"input_shape": list(data.input_shape)}
 
