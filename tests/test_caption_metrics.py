@@ -171,7 +171,7 @@ CANDS = {"a": "a dog running on the grass", "b": "two cats on a couch", "c": "a 
 
 
 def test_tokenize_is_karpathys_and_the_readers():
-    from lienzo.data.captions import tokenize
+    from lienzo.data.vocabulary import tokenize
 
     assert _tokenize("A dog, running!  On the GRASS.") == ["a", "dog", "running", "on", "the", "grass"]
     assert _tokenize("a man's hat-stand (2 of them)\n") == ["a", "mans", "hatstand", "2", "of", "them"]

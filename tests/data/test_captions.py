@@ -7,17 +7,9 @@ import pytest
 import torch
 
 import lienzo.data.captions as captions_module
-from lienzo.data.captions import (
-    CaptionImage,
-    Vocabulary,
-    coverage,
-    detect_format,
-    encode_captions,
-    holdout_splits,
-    read_captions,
-    tokenize,
-    write_karpathy,
-)
+from lienzo.data.captions import CaptionImage, detect_format, read_captions, write_karpathy
+from lienzo.data.splits import holdout_splits
+from lienzo.data.vocabulary import Vocabulary, coverage, encode_captions, tokenize
 from lienzo.errors import ConfigError, DataError, ModelError, RunError
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 import numpy as np
 import torch
+
+from lienzo.errors import ConfigError, DataError
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,3 +45,32 @@ def channel_stats(images: torch.Tensor, chunk: int = 8192) -> tuple[list[float],
     mean = total / count
     std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt()
     return mean.tolist(), std.tolist()
+
+
+def _holdout_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """Held-out image counts: rounded, at least one when the fraction is above 0, leaving training images."""
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise ConfigError(f"{name}={value}: must be in [0, 1)")
+    if val_fraction + test_fraction >= 1:
+        raise ConfigError(f"val_fraction + test_fraction = {val_fraction + test_fraction}: must be below 1")
+    n_val = max(round(n * val_fraction), 1 if val_fraction > 0 else 0)
+    n_test = max(round(n * test_fraction), 1 if test_fraction > 0 else 0)
+    if n_val + n_test >= n:
+        raise DataError(f"{n} image(s) are too few to hold out {n_val} val and {n_test} test images; add a split column")
+    return n_val, n_test
+
+
+def holdout_splits(files: Iterable[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+    """{file: split}: files ordered by a seeded hash of their name, the first test, the next val, the rest train.
+
+    The order depends on the names only, so shuffling the rows of a file never moves an image to another split.
+
+    >>> splits = holdout_splits(["a.jpg", "b.jpg", "c.jpg"], 0.34, 0.34, seed=0)
+    >>> splits == holdout_splits(["c.jpg", "b.jpg", "a.jpg"], 0.34, 0.34, seed=0), sorted(splits.values())
+    (True, ['test', 'train', 'val'])
+    """
+    unique = sorted(set(files))
+    n_val, n_test = _holdout_counts(len(unique), val_fraction, test_fraction)
+    ranked = sorted(unique, key=lambda f: (hashlib.sha256(f"{seed}\0{f}".encode()).hexdigest(), f))
+    return {file: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, file in enumerate(ranked)}

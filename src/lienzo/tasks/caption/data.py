@@ -34,7 +34,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from lienzo.data.captions import CaptionDataset, Vocabulary, coverage, encode_captions, read_captions
+from lienzo.data.captions import CaptionDataset, read_captions
+from lienzo.data.vocabulary import Vocabulary, coverage, encode_captions
 from lienzo.data.module import EpochSeededSampler, keep_batch, shard_of
 from lienzo.errors import ConfigError, DataError
 

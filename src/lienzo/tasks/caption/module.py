@@ -63,7 +63,7 @@ class CaptionModule(L.LightningModule):
         shape = info["feature_shape"]
         self.grid = tuple(shape) if len(shape) == 3 else None  # (C, H, W) of a convolutional layer
         self.grid_pool = int(c["grid_pool"])
-        from lienzo.data.captions import Vocabulary
+        from lienzo.data.vocabulary import Vocabulary
 
         self.vocab = Vocabulary.from_dict(info["vocab"])
         self._val: list = []

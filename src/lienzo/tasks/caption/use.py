@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from lienzo.data.captions import tokenize
+from lienzo.data.vocabulary import tokenize
 from lienzo.data.images import IMAGE_SUFFIXES
 from lienzo.errors import ConfigError, DataError, RunError
 from lienzo.evaluate import load_run
@@ -72,7 +72,7 @@ class CaptionRun:
         return (torch.cat(chunks) if chunks else None), kept, errors
 
     def sentence_embeddings(self, sentences: list[str]) -> torch.Tensor:
-        from lienzo.data.captions import encode_captions
+        from lienzo.data.vocabulary import encode_captions
 
         vocab = self.module.vocab
         words = [tokenize(s) for s in sentences]
