@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from lienzo.data.arrays import ImageArrays
-from lienzo.data.composites import (PHOTOS, THRESHOLD, _masks, _place, composite_parts, load_photos,
+from lienzo.data.composites import (PHOTOS, THRESHOLD, item_masks, place_items, composite_parts, load_photos,
                                     make_composites, photo_region, write_composites)
 from lienzo.data.hdf5 import load_hdf5
 from lienzo.data.idx import FASHION_MNIST_CLASSES, load_idx_split
@@ -78,12 +78,12 @@ def test_labels_are_the_garments_classes(parts, garments):
 def test_placing_a_white_square_at_half_scale_in_the_corner():
     # scale 0.5 at corner (0, 0) on a 32-pixel canvas: the 28-pixel square covers canvas pixels 0..15 exactly
     square = torch.full((1, 28, 28), 255, dtype=torch.uint8)
-    placed = _place(square, np.array([[0.0, 0.0, 0.0]]), 32)[0]
+    placed = place_items(square, np.array([[0.0, 0.0, 0.0]]), 32)[0]
     assert torch.allclose(placed[:16, :16], torch.ones(16, 16))
     assert placed[16:].max() == 0 and placed[:, 16:].max() == 0
     # scale 0.9, far corner: the square spans canvas pixels 3.2..32; pixel 31's centre falls on garment
     # coordinate ((31.5/32 - 0.1)/0.9)·28 - 0.5 = 27.014, blended with the zero padding by 0.014 per axis
-    placed = _place(square, np.array([[1.0, 1.0, 1.0]]), 32)[0]
+    placed = place_items(square, np.array([[1.0, 1.0, 1.0]]), 32)[0]
     edge = 1 - (((31.5 / 32 - 0.1) / 0.9) * 28 - 0.5 - 27)
     assert placed[31, 31].item() == pytest.approx(edge**2, abs=1e-4)
     assert placed[4:31, 4:31].min() > 1 - 1e-6 and placed[:3].max() == 0 and placed[:, :3].max() == 0
@@ -94,7 +94,7 @@ def test_mask_fills_holes_and_keeps_images_apart():
     ring[0, 2:8, 2:8] = 1.0
     ring[0, 4:6, 4:6] = 0.0  # a dark patch inside the garment
     ring[1, 0:3, 0:3] = THRESHOLD  # at the threshold: not the garment
-    masks = _masks(ring)
+    masks = item_masks(ring)
     expected = torch.zeros(2, 10, 10, dtype=torch.bool)
     expected[0, 2:8, 2:8] = True
     assert torch.equal(masks, expected)

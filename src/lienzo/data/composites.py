@@ -154,7 +154,7 @@ def _crops(photos: list[torch.Tensor], draws: np.ndarray, size: int, split: str)
     return out.round().clamp(0, 255).to(torch.uint8), photo, boxes
 
 
-def _place(garments: torch.Tensor, draws: np.ndarray, size: int) -> torch.Tensor:
+def place_items(garments: torch.Tensor, draws: np.ndarray, size: int) -> torch.Tensor:
     """Grey garments (uint8 N×H×W) scaled and moved onto a size×size canvas (columns: scale, x, y in
     [0, 1)); float N×S×S intensities in 0..1, 0 outside the garment's square."""
     d = torch.from_numpy(draws).float()
@@ -171,7 +171,7 @@ def _place(garments: torch.Tensor, draws: np.ndarray, size: int) -> torch.Tensor
     return placed.squeeze(1).clamp(0, 1)
 
 
-def _masks(intensity: torch.Tensor) -> torch.Tensor:
+def item_masks(intensity: torch.Tensor) -> torch.Tensor:
     """Pixels above THRESHOLD with the holes filled, per image (the structure links no two images)."""
     from scipy import ndimage
 
@@ -198,8 +198,8 @@ def composite_parts(garments: ImageArrays, photos: list[torch.Tensor], n: int, s
     chosen = torch.from_numpy(rng.permutation(len(garments))[:n])
     draws = rng.random((n, 10))  # photo, side, x, y | scale, x, y | hue, saturation, value
     background, photo, boxes = _crops(photos, draws[:, :4], size, split)
-    intensity = _place(garments.images[chosen, 0], draws[:, 4:7], size)
-    mask = _masks(intensity)
+    intensity = place_items(garments.images[chosen, 0], draws[:, 4:7], size)
+    mask = item_masks(intensity)
     tinted = intensity.unsqueeze(1) * _tints(draws[:, 7:]).view(n, 3, 1, 1)
     item = (tinted * 255).round().to(torch.uint8) * mask.unsqueeze(1)
     return CompositeParts(background, item, mask, garments.labels[chosen], photo, boxes)

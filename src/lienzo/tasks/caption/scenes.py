@@ -52,7 +52,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from lienzo.errors import ConfigError, RunError
-from lienzo.data.composites import ITEM_SCALE, _masks, _place
+from lienzo.data.composites import ITEM_SCALE, item_masks, place_items
 from lienzo.data.idx import DEFAULT_ROOTS, FASHION_MNIST_CLASSES, load_idx_split
 
 log = logging.getLogger("lienzo")
@@ -252,8 +252,8 @@ def render_scenes(scenes: list[Scene], garments: torch.Tensor, size: int = 64) -
     owner = torch.tensor([i for i, scene in enumerate(scenes) for _ in scene.items], dtype=torch.long)
     grey = garments[torch.tensor([item.fashion_index for item in items], dtype=torch.long)].float()
     grey = grey * (255 / grey.amax((1, 2), keepdim=True).clamp(min=1))  # every garment reaches full intensity
-    intensity = _place(grey, _place_draws(items, size), size)
-    masks = _masks(intensity)
+    intensity = place_items(grey, _place_draws(items, size), size)
+    masks = item_masks(intensity)
     for item, box in zip(items, _tight_boxes(masks)):
         item.box = box
     tint = torch.tensor([COLOURS[item.colour] for item in items], dtype=torch.float32).view(-1, 3, 1, 1)
