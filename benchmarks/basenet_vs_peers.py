@@ -86,11 +86,11 @@ def main() -> None:
     ratios = {
         "lienzo epoch / torch loop (train)": ("lienzo.train", "torch.train"),
         "lienzo bench / torch loop (train)": ("lienzo.bench_train", "torch.train"),
-        "lienzo predict / torch predict": ("lienzo.tasks.classify.predict", "torch.predict"),
+        "lienzo predict / torch predict": ("lienzo.predict", "torch.predict"),
     }
     if have_keras:
         ratios |= {"lienzo epoch / keras (train)": ("lienzo.train", "keras.train"),
-                   "lienzo predict / keras predict": ("lienzo.tasks.classify.predict", "keras.predict")}
+                   "lienzo predict / keras predict": ("lienzo.predict", "keras.predict")}
     print("\nmedians (img/s): " + ", ".join(f"{k} {statistics.median(r[k] for r in rounds):,.0f}" for k in sorted(rounds[0])))
     for label, (a, b) in ratios.items():
         per_round = [r[a] / r[b] for r in rounds]
