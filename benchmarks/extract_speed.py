@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torchvision
 
-from lienzo.config import config_from_dict
+from lienzo.tasks import config_from_dict
 from lienzo.data.hdf5 import write_hdf5
 from lienzo.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, Preprocess
 from lienzo.transfer.features import extract_features

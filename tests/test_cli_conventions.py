@@ -48,15 +48,13 @@ def python(code: str) -> subprocess.CompletedProcess:
 
 # ---- 1. start-up --------------------------------------------------------------------------------------
 
-def test_help_answers_at_once_without_torch():
-    done = python("import sys, time\n"
-                  "start = time.perf_counter()\n"
+def test_help_answers_without_torch():
+    # What makes --help answer at once: no torch import (benchmarks/cli_startup.py measures the time).
+    done = python("import sys\n"
                   "from lienzo.cli import main\n"
                   "try:\n    main(['--help'])\nexcept SystemExit as e:\n    code = e.code\n"
-                  "print(code, time.perf_counter() - start, 'torch' in sys.modules)")
-    code, seconds, torch_loaded = done.stdout.split()[-3:]
-    assert "train" in done.stdout and code == "0", done.stderr
-    assert torch_loaded == "False" and float(seconds) < 1.0
+                  "print(code, 'torch' in sys.modules)")
+    assert "train" in done.stdout and done.stdout.split()[-2:] == ["0", "False"], done.stderr
 
 
 def test_models_does_not_load_lightning():
@@ -242,6 +240,20 @@ def test_some_unreadable_inputs_exit_3_and_the_rest_are_printed(capsys, monkeypa
     assert "1 of 2 images could not be read" in err
     fake_module(monkeypatch, "lienzo.tasks.classify.predict", predict=lambda run, images, top_k: results[:1])
     assert main(["predict", "run", "a.png"]) == 0
+
+
+def test_predict_with_an_svm_folder_uses_the_svm(capsys, monkeypatch, tmp_path):
+    # A folder holding svm.joblib is an SVM made by `lienzo svm fit`: its decision values print as scores.
+    calls = []
+    results = [{"path": "a.png", "predictions": [{"class": "cat", "score": 1.25}, {"class": "dog", "score": -0.5}]}]
+    import lienzo.transfer.estimators as estimators
+
+    monkeypatch.setattr(estimators, "predict_svm",
+                        lambda run, images, top_k: calls.append((run, images, top_k)) or results)
+    (tmp_path / "svm.joblib").write_bytes(b"")
+    code, out, _ = run_cli(capsys, "predict", str(tmp_path), "a.png", "--top-k", "2")
+    assert code == 0 and out.splitlines() == ["a.png: cat (+1.25), dog (-0.50)"]
+    assert calls == [(str(tmp_path), ["a.png"], 2)]
 
 
 def test_interrupted_is_one_line_and_130(capsys, monkeypatch):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lienzo import curate
-from lienzo.config import config_from_dict
+from lienzo.tasks import config_from_dict
 from lienzo.data.hdf5 import load_hdf5
 from lienzo.data.sources import load_source
 from lienzo.errors import DataError, RunError
@@ -169,6 +169,31 @@ def test_match_plurals_and_lists_what_it_left_out(tmp_path):
     assert len(rows) == 9 and {r["reason"] for r in rows} == {"unmatched", "ambiguous", "class under 2 images"}
     assert {r["classes"] for r in rows if r["reason"] == "class under 2 images"} == {
         "black swan", "butterfly", "child", "fox", "snowman", "swan", "wolf"}
+
+
+def test_imagenet_vocabulary_leaves_out_its_two_cranes(tmp_path):
+    """README: ImageNet has two `crane`s (the bird and the machine), so crane.jpg is ambiguous and left
+    out. torchvision renamed the bird `crane bird` (and the second `maillot` `maillot tank suit`), which
+    had sorted crane.jpg under the machine."""
+    src = tmp_path / "src"
+    sorted_as = {
+        "crane-bird.png": "crane bird",            # the more specific name wins over `crane`
+        "tank_suit.png": "maillot tank suit",      # more specific than `tank` and `suit`
+        "goldfish-bowl.png": "goldfish",
+        "sewing machine.png": "sewing machine",
+    }
+    left_out = {"crane.png": "crane bird; crane", "Crane_lifting_steel.png": "crane bird; crane",
+                "maillot.png": "maillot; maillot tank suit"}
+    for name in [*sorted_as, *left_out]:
+        _tiny(src / name)
+    counts = curate.match(src, "imagenet", tmp_path / "out")
+    assert counts == {"crane bird": 1, "goldfish": 1, "maillot tank suit": 1, "sewing machine": 1}
+    for name, cls in sorted_as.items():
+        assert (tmp_path / "out" / cls / name).is_symlink()
+    with open(tmp_path / "out" / "unsorted.csv", newline="") as f:
+        rows = {Path(row["path"]).name: (row["reason"], row["classes"]) for row in csv.DictReader(f)}
+    assert rows == {name: ("ambiguous", classes) for name, classes in left_out.items()}
+    assert not (tmp_path / "out" / "crane").exists()
 
 
 def test_plural_forms():

@@ -243,7 +243,7 @@ def test_tsne_of_a_runs_features_joins_its_report(short_run, tmp_path, monkeypat
     from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    from lienzo.config import config_from_dict
+    from lienzo.tasks import config_from_dict
     from lienzo.transfer import tsne as tsne_module
     from lienzo.transfer.features import extract_features
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from lienzo.models import create_model
 from lienzo.models.airnet import patches, whitening_filters
-from lienzo.optimizers import Lookahead, linear_warmup_decay
+from lienzo.optimizers import Lookahead, build_scheduler
 
 
 def test_patches_by_hand():
@@ -105,8 +106,17 @@ def test_lookahead_slow_and_fast_weights_after_k_steps():
 
 
 def test_linear_schedule_warms_up_then_decays_to_zero():
-    factors = [linear_warmup_decay(s, warmup=2, total=6) for s in range(7)]
-    assert factors == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
+    w = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([w], lr=2.0)
+    cfg = SimpleNamespace(schedule="linear", warmup_fraction=1 / 3, name="sgd", momentum=0.0)
+    scheduler, interval = build_scheduler(optimizer, cfg, total_steps=6)
+    rates = []
+    for _ in range(7):  # the rate each step uses, and the one after the last step
+        rates.append(optimizer.param_groups[0]["lr"] / 2.0)
+        optimizer.step()
+        scheduler.step()
+    assert interval == "step"
+    assert rates == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
 
 
 def test_shift_images_moves_content_and_fills_zeros():
@@ -184,11 +194,11 @@ def test_resize_keeps_a_batch_of_the_right_size_and_antialiases_when_shrinking()
 def test_progressive_training_sees_small_images_first_and_evaluates_at_full_size(tmp_path, monkeypatch):
     from lienzo import load_config, train
     from lienzo.runs import read_metrics
-    from lienzo.tasks import classify
+    from lienzo.tasks.classify import module as classify_module
     from tests.helpers import write_idx_dataset
 
-    seen, real_resize = [], classify.resize
-    monkeypatch.setattr(classify, "resize", lambda x, size: seen.append(tuple(size)) or real_resize(x, size))
+    seen, real_resize = [], classify_module.resize
+    monkeypatch.setattr(classify_module, "resize", lambda x, size: seen.append(tuple(size)) or real_resize(x, size))
     root = write_idx_dataset(tmp_path / "data", n_train=60, n_test=30)
     cfg = load_config("configs/fashion_fast.yaml", [
         f"data.root={root}", "data.batch_size=30", "trainer.max_epochs=4", "trainer.progress=false",
@@ -218,13 +228,15 @@ def test_progressive_resizing_refuses_a_network_of_one_input_size(tmp_path):
 def test_time_estimate_counts_later_steps_at_their_cost():
     from types import SimpleNamespace
 
+    from lienzo.tasks.base import Task
+    from lienzo.tasks.classify import Classify
     from lienzo.train import TimeEstimate
 
     trainer = SimpleNamespace(num_training_batches=10, current_epoch=0)
     module = SimpleNamespace(relative_step_cost=lambda epoch: [0.25, 0.5, 1.0, 1.0][epoch])
     # 5 steps of epoch 0 done, 35 to go: 5 more at 0.25, 10 at 0.5 (2×), 20 at 1.0 (4×), in epoch-0 steps
-    assert TimeEstimate._weighted(trainer, module, 35, 5) == 5 + 20 + 80
-    assert TimeEstimate._weighted(trainer, SimpleNamespace(), 35, 5) == 35  # a task without costs
+    assert TimeEstimate(Classify())._weighted(trainer, module, 35, 5) == 5 + 20 + 80
+    assert TimeEstimate(Task())._weighted(trainer, module, 35, 5) == 35  # a task whose steps cost alike
 
 
 @pytest.mark.parametrize("extra, scored", [
@@ -257,7 +269,7 @@ def test_test_every_epoch_takes_a_boolean_or_a_count():
 
     assert load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=3"]).trainer.test_every_epoch == 3
     assert load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=false"]).trainer.test_every_epoch is False
-    with pytest.raises(ConfigError, match="trainer.test_every_epoch: true, false or a number"):
+    with pytest.raises(ConfigError, match=r"trainer.test_every_epoch: must be >= 0 \(or true or false\), got -1"):
         load_config("configs/fashion_fast.yaml", ["trainer.test_every_epoch=-1"])
     for bad in ("abc", "1.5"):
         with pytest.raises(ConfigError, match=r"trainer.test_every_epoch: expected true or false or an integer, got"):

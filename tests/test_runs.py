@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from lienzo import load_config
-from lienzo.errors import ModelError, RunError
-from lienzo.evaluate import evaluate, load_run
-from lienzo.report.html import refresh_report
+from lienzo.errors import ConfigError, ModelError, RunError
+from lienzo.evaluate import evaluate, load_run, refresh_report
 from lienzo.report.compare import compare_runs
 from lienzo.runs import (RUNNING_FILE, atomic_write_text, checkpoint_path, history_columns, list_runs, read_metrics,
                          write_history, write_json)
@@ -113,6 +112,52 @@ def test_checkpoint_path_never_swaps_silently(finished, tmp_path, caplog):
         checkpoint_path(run, "last")
 
 
+def cut_short(path):
+    """The first half of a file's bytes, as a copy cut short leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_damaged_checkpoint_is_one_line_that_says_how_to_go_on(finished, tmp_path, capsys):
+    from lienzo.cli import main
+
+    run = shutil.copytree(finished, tmp_path / "cut")
+    last, best, config = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt", run / "config.yaml"
+    config_before = config.read_text()
+    cut_short(last)
+    resume_error = (f"{last}: not a readable checkpoint (cut short or damaged); {best} looks whole: evaluate, predict "
+                    f"and sample use it, and copied over last.ckpt it resumes the run from its epoch (the later ones "
+                    f"are lost); or train a fresh run from {config}")
+    with pytest.raises(RunError) as raised:
+        train(resume=run, overrides=["trainer.max_epochs=3"])
+    assert str(raised.value) == resume_error
+    assert main(["train", "--resume", str(run), "trainer.max_epochs=3"]) == 2
+    assert capsys.readouterr().err.strip() == f"lienzo: error: {resume_error}"
+    assert config.read_text() == config_before and not (run / RUNNING_FILE).exists()  # the run as it was
+    # both cut: only a fresh run is left
+    shutil.copy(best, tmp_path / "best.ckpt")
+    cut_short(best)
+    with pytest.raises(RunError) as raised:
+        evaluate(run)
+    assert str(raised.value) == (f"{best}: not a readable checkpoint (cut short or damaged); train a fresh run "
+                                 f"from {config}")
+    # best cut, last whole: evaluate and predict say to use last.ckpt
+    shutil.copy(finished / "checkpoints" / "last.ckpt", last)
+    best_error = (f"{best}: not a readable checkpoint (cut short or damaged); {last} looks whole: copied over "
+                  f"best.ckpt it serves evaluate, predict and sample (with the last epoch's weights, not the best's); "
+                  f"or train a fresh run from {config}")
+    for verb in (["evaluate", str(run)], ["predict", str(run), str(tmp_path / "x.png")]):
+        assert main(verb) == 2
+        assert capsys.readouterr().err.strip() == f"lienzo: error: {best_error}", verb
+    # and the ways on that the lines name work: last.ckpt over a cut best.ckpt evaluates; a whole best.ckpt
+    # over last.ckpt resumes
+    shutil.copy(last, best)
+    assert evaluate(run)[0]["count"] == 30
+    shutil.copy(tmp_path / "best.ckpt", last)
+    assert train(resume=run, overrides=["trainer.max_epochs=3"]) == run
+    assert read_metrics(run / "metrics.json")["epochs"] == 3
+
+
 def test_without_validation_the_monitor_is_said_and_used(data_root, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="lienzo"):
         run = train(_cfg(data_root, tmp_path, "noval", "data.val_fraction=0", "trainer.monitor=val_top1"))
@@ -186,8 +231,9 @@ def test_written_files_follow_the_umask(tmp_path, umask, mode):
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(data_root, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="lienzo"), pytest.raises(Exception):
+    with caplog.at_level(logging.WARNING, logger="lienzo"), pytest.raises(ConfigError) as raised:
         train(_cfg(data_root, tmp_path, "bad", "trainer.precision=16", "trainer.accelerator=cpu"))
+    assert str(raised.value) == "trainer.precision: 16 (fp16 autocast) needs a GPU; use bf16 or 32 on the CPU"
     assert not (tmp_path / "bad").exists() and "stopped before its first checkpoint" in caplog.text
     assert list_runs(tmp_path) == []
 
@@ -264,3 +310,10 @@ def test_compare_keeps_the_line_of_a_run_without_validation(monkeypatch):
     ax = drawn[0].axes[0]
     lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
     assert lines == {"a": [1.2, 1.0], "b (train_loss)": [0.9, 0.7]}
+
+
+def test_evaluate_takes_a_checkpoint_file_and_writes_beside_its_run(finished, tmp_path):
+    run = shutil.copytree(finished, tmp_path / "r")
+    result, path = evaluate(run / "checkpoints" / "last.ckpt")
+    assert path.parent == run / "evaluations" and result["checkpoint"].endswith("last.ckpt")
+    assert 0.0 <= result["top1"] <= 1.0 and result["count"] == 30

@@ -90,6 +90,41 @@ def test_check_out_looks_at_the_files_of_the_channels(tmp_path):
     check_out(tmp_path / "empty", 4)
 
 
+def test_out_in_folders_not_there_yet_makes_them(rgba_run, tmp_path, capsys):
+    """lienzo makes the folders an --out names (as runs, features and reports do): no FileNotFoundError."""
+    out = tmp_path / "no" / "such" / "dir" / "grid.png"
+    assert main(["sample", str(rgba_run), "--n", "2", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["grid.png", "grid_mask.png", "grid_masked.png"]
+    for out in (tmp_path / "a" / "b" / "s.h5", tmp_path / "c" / "d" / "pngs"):
+        assert sample(rgba_run, n=2, out=out) == out and out.exists()
+
+
+def test_an_out_that_cannot_be_made_is_one_line(rgba_run, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    blocked = {blocker / "grid.png": f"cannot write {blocker / 'grid.png'}: {blocker} is a file, not a folder",
+               blocker / "sub" / "s.h5": f"cannot write {blocker / 'sub' / 's.h5'}: {blocker} is a file, not a folder",
+               blocker / "sub" / "pngs": f"cannot write {blocker / 'sub' / 'pngs'}: {blocker} is a file, not a folder",
+               tmp_path / "notes": None}
+    (tmp_path / "notes").write_text("mine too")  # no suffix: a folder is asked for where a file is
+    blocked[tmp_path / "notes"] = f"{tmp_path / 'notes'} exists and is no folder"
+    for out, message in blocked.items():
+        assert main(["sample", str(rgba_run), "--n", "2", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("lienzo: error:") and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "notes.txt"]
+    assert blocker.read_text() == "mine" and (tmp_path / "notes").read_text() == "mine too"
+    # a folder this process may not write in (as /no/such/dir for a user who is not root): os.access says no
+    (tmp_path / "locked").mkdir()
+    monkeypatch.setattr(generate_samples.os, "access", lambda path, mode: Path(path) != tmp_path / "locked")
+    with pytest.raises(RunError) as raised:
+        sample(rgba_run, n=2, out=tmp_path / "locked" / "x" / "g.png")
+    assert str(raised.value) == (f"cannot write {tmp_path / 'locked' / 'x' / 'g.png'}: no permission to create files "
+                                 f"in {tmp_path / 'locked'} (choose another --out)")
+    assert list((tmp_path / "locked").iterdir()) == []
+
+
 # -- folders -------------------------------------------------------------------------------------------
 
 def test_a_folder_is_written_whole(rgba_run, tmp_path):
@@ -113,8 +148,9 @@ def test_a_failed_folder_leaves_nothing(rgba_run, tmp_path, monkeypatch):
         return original(image, path, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RunError) as raised:  # one line, not a traceback
         sample(rgba_run, n=3, out=tmp_path / "pngs")
+    assert str(raised.value) == f"cannot write {tmp_path / 'pngs'}: disk full"
     assert saved == ["sample_0.png", "sample_1.png"]
     assert list(tmp_path.iterdir()) == []  # neither pngs/ nor the hidden folder it was being filled in
 

@@ -118,3 +118,39 @@ def test_a_loaded_run_says_which_facts_it_lacks(counted):
 
     with pytest.raises(RunError, match="a classify run has no mean"):
         _ = loaded.mean
+
+
+def test_backward_is_plain_only_where_nothing_else_would_act(tmp_path):
+    """TaskModule's shortcut: loss.backward() on one device without scaling and without backward hooks;
+    Lightning's manual_backward otherwise (fp16, DDP, a callback on backward)."""
+    import lightning as L
+    from lightning.pytorch.callbacks import Callback
+
+    from lienzo.tasks.base import TaskModule, plain_backward
+
+    class Tiny(TaskModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+    class Watcher(Callback):
+        def on_after_backward(self, trainer, pl_module):
+            pass
+
+    def trainer(**kwargs):
+        return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, **kwargs)
+
+    module = Tiny()
+    assert plain_backward(trainer(precision="32-true"), module)
+    assert plain_backward(trainer(precision="bf16-mixed"), module)
+    assert not plain_backward(trainer(precision="32-true", callbacks=[Watcher()]), module)
+
+    class Hooked(Tiny):
+        def on_before_backward(self, loss):
+            pass
+
+    assert not plain_backward(trainer(precision="32-true"), Hooked())
+    module.layer._current_fx_name = "x"  # a plain attribute still works on submodules
+    module._current_fx_name = "training_step"
+    assert module._current_fx_name == "training_step" and "_current_fx_name" not in module._modules

@@ -21,7 +21,8 @@ from lienzo.errors import ConfigError
 from lienzo.evaluate import evaluate, load_run
 from lienzo.runs import list_runs, read_metrics
 from lienzo.tasks import get_task, list_tasks, register_task, unregister_task
-from lienzo.tasks.base import Report, ReportSection, Task
+from lienzo.report.content import Report, ReportSection, Table
+from lienzo.tasks.base import Task
 from lienzo.train import train
 
 
@@ -114,9 +115,9 @@ class Autoencode(Task):
                 "count": len(x)}
 
     def report(self, run_dir, cfg, metrics, history, data=None, extras=None):
-        rows = "".join(f"<tr><td>{s}</td><td>{metrics[s]['mse']:.5f}</td></tr>" for s in metrics["splits"])
+        rows = [[s, f"{metrics[s]['mse']:.5f}"] for s in metrics["splits"]]
         return Report(subtitle="toy autoencoder", cards=[("test mse", f"{metrics['test']['mse']:.4f}")],
-                      headline=ReportSection("Reconstruction error", html=f"<table>{rows}</table>"))
+                      headline=ReportSection("Reconstruction error", table=Table(["split", "mse"], rows)))
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from lienzo.config import config_from_dict
 from lienzo.errors import ConfigError
 from lienzo.data.arrays import ImageArrays
 from lienzo.tasks.classify.data import ClassificationData
 from lienzo.models.summary import macs_for_precision
-from lienzo.tasks import get_task
+from lienzo.tasks import config_from_dict, get_task
 from lienzo.train import build_task, build_trainer
 
 

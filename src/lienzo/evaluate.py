@@ -17,7 +17,7 @@ from lienzo import legacy
 from lienzo.config import Config
 from lienzo.errors import DataError, ModelError, RunError
 from lienzo.runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, checkpoint_path, envelope, read_checkpoint, read_history,
-                         unique_path, write_json)
+                         read_metrics, unique_path, write_json)
 from lienzo.report.html import write_report
 from lienzo.tasks import config_from_dict, get_task, load_config
 from lienzo.tasks.base import Task
@@ -150,11 +150,21 @@ def finalize_run(run_dir: Path, cfg: Config, task: Task, module, data, precision
     }
     metrics = envelope(cfg.task, run_dir.name, results, task.headline(cfg), **fields)
     write_json(run_dir / METRICS_FILE, metrics)
-    write_report(run_dir, cfg, metrics, history, data, extras)
+    write_report(run_dir, cfg, metrics, history, task.report(run_dir, cfg, metrics, history, data, extras))
     for split, result in results.items():
         log.info("%s", task.summary_line(split, result))
     log.info("report: %s", (run_dir / "report.html").resolve())
     return metrics
+
+
+def refresh_report(run_dir: str | Path) -> Path:
+    """Write a run's report.html again from what its folder holds (after plots were added to it)."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / CONFIG_FILE)
+    metrics = read_metrics(run_dir / METRICS_FILE)
+    history = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).is_file() else []
+    task = get_task(metrics.get("task") or cfg.task)
+    return write_report(run_dir, cfg, metrics, history, task.report(run_dir, cfg, metrics, history))
 
 
 def best_epoch(history: list[dict], monitor: str, mode: str) -> int | None:
@@ -176,6 +186,8 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
     Returns the split's results with task, split, data and checkpoint added, and the file's path."""
     run_dir = Path(run)
     loaded = load_run(run_dir, "best")
+    if run_dir.is_file():  # a checkpoint given directly: its run folder keeps the config and the evaluations
+        run_dir = run_dir.parent.parent
     task = loaded.spec
     own = tuple(f"{name}." for name in task.config_sections if name not in Config.__dataclass_fields__)
     bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith(("data.", "trainer.", *own))]

@@ -12,7 +12,9 @@ What changed, oldest first:
   the checkpoint's hyper_parameters and top-1 on the test split as their headline;
 - `alexnet` fine-tuned from torchvision's AlexNet weights before `alexnet_tv` existed was torchvision's layout;
 - runs fine-tuned from torchvision weights before lienzo built those networks itself hold torchvision's
-  module names (features.0, classifier.6).
+  module names (features.0, classifier.6);
+- GAN runs before the generator's moving average was torch's AveragedModel (format 2 and earlier) hold it
+  as a plain copy of the generator (`generator_ema.*`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import replace
 log = logging.getLogger("lienzo")
 
 FORMAT_KEY = "lienzo_format"  # in every checkpoint lienzo writes
-FORMAT = 2  # 2: checkpoints that need no upgrade (1, or no key: anything earlier)
+FORMAT = 3  # 3: checkpoints that need no upgrade (2: the GAN's average a plain copy; 1, or no key: anything earlier)
 
 LEGACY_TASK = "classify"
 LEGACY_INFO_KEYS = ("class_names", "input_shape", "mean", "std")
@@ -87,6 +89,8 @@ def upgrade_state_dict(cfg, module, state: dict) -> dict:
         renamed = upgrade_classifier_state(cfg.model.arch, module.model, _network_state(state))
         state = {**{k: v for k, v in state.items() if not k.startswith("model.")},
                  **{f"model.{k}": v for k, v in renamed.items()}}
+    if cfg.task == "generate":
+        state = upgrade_generator_average(state)
     return state
 
 
@@ -96,3 +100,28 @@ def upgrade_classifier_state(arch: str, model, network_state: dict) -> dict:
     from lienzo.models.pretrained import to_lienzo_names
 
     return to_lienzo_names(arch, model, network_state)
+
+
+def upgrade_generator_average(state: dict) -> dict:
+    """The GAN's moving average saved as a plain copy of the generator (`generator_ema.<name>`), in the names of
+    torch's AveragedModel: `generator_ema.module.<name>`, and its update count `generator_ema.n_averaged`
+    (any count above 0: the average exists and goes on averaging; the old checkpoints did not keep one)."""
+    prefix = "generator_ema."
+    if not any(k.startswith(prefix) for k in state) or f"{prefix}n_averaged" in state:
+        return state
+    import torch
+
+    upgraded = {(f"{prefix}module.{k.removeprefix(prefix)}" if k.startswith(prefix) else k): v for k, v in state.items()}
+    upgraded[f"{prefix}n_averaged"] = torch.tensor(1, dtype=torch.long)
+    return upgraded
+
+
+def resume_problem(checkpoint: dict, cfg) -> str | None:
+    """Why an old checkpoint cannot resume training under today's code (None: it can, once upgraded).
+    The linear warm-up schedule was one LambdaLR before format 3 and is torch's LinearLR + SequentialLR now:
+    its saved position does not carry over."""
+    schedulers = checkpoint.get("lr_schedulers") or []
+    if cfg.optim.schedule == "linear" and any("_schedulers" not in s for s in schedulers):
+        return ("written by an earlier lienzo with optim.schedule=linear, whose schedule state today's cannot take: "
+                "evaluate, predict and sample use its best.ckpt as it is; to train on, start a fresh run")
+    return None

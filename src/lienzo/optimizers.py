@@ -6,8 +6,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
+
+log = logging.getLogger("lienzo")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -43,20 +47,30 @@ def build_scheduler(optimizer, optim_cfg, total_steps: int):
     total = max(int(total_steps), 1)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), "step"
-    if schedule == "linear":  # warm up linearly from 0, then decay linearly to 0 at the last step
-        warmup = max(int(optim_cfg.warmup_fraction * total), 1)
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: linear_warmup_decay(step, warmup, total)), "step"
+    if schedule == "linear":
+        return warmup_linear_decay(optimizer, max(int(optim_cfg.warmup_fraction * total), 1), total), "step"
+    if total < 3:  # one cycle needs a step up and a step down: a run this short keeps its rate
+        log.warning("optim.schedule=onecycle over %d step(s): too few for a cycle; the rate stays at optim.lr", total)
+        return None, "none"
+    # OneCycleLR divides by each phase's length: both keep at least one step, whatever warmup_fraction says
+    pct_start = min(max(optim_cfg.warmup_fraction, 2 / total), (total - 1) / total)
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
-        pct_start=optim_cfg.warmup_fraction, cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
+        pct_start=pct_start, cycle_momentum=optim_cfg.name == "sgd" and optim_cfg.momentum > 0,
     ), "step"
 
 
-def linear_warmup_decay(step: int, warmup: int, total: int) -> float:
-    """The factor on the base rate at `step`: step/warmup while warming up, then down to 0 at `total`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(total - warmup, 1))
+def warmup_linear_decay(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.SequentialLR:
+    """Warm up linearly, then decay linearly to 0, stepped once per optimizer step: the base rate times
+    (step + 1)/warmup for the first `warmup` steps (the full rate at step warmup − 1), then
+    (total − step)/(total − warmup) from the full rate at step `warmup` to 0 after the last step (`total`).
+
+        warmup=2, total=6: 0.5, 1, 1, 0.75, 0.5, 0.25, then 0
+    """
+    lr = torch.optim.lr_scheduler
+    warm = lr.LinearLR(optimizer, start_factor=1 / warmup, end_factor=1.0, total_iters=max(warmup - 1, 1))
+    decay = lr.LinearLR(optimizer, start_factor=1.0, end_factor=0.0, total_iters=max(total - warmup, 1))
+    return lr.SequentialLR(optimizer, [warm, decay], milestones=[warmup])
 
 
 class Lookahead:
@@ -64,7 +78,10 @@ class Lookahead:
     slow += alpha·(fast − slow), after which the fast weights restart from the slow ones.
 
     Call `step()` after every optimizer step; its state travels in checkpoints through
-    `state_dict()`/`load_state_dict()`. Batch-norm statistics are not parameters and are left alone."""
+    `state_dict()`/`load_state_dict()`. Batch-norm statistics are not parameters and are left alone.
+
+    Not timm's `timm.optim.Lookahead`: as in the paper, the slow weights start at the initial weights, while
+    timm's start at the k-th step's, so its first sync moves nothing (tests/test_optimizers.py shows it)."""
 
     def __init__(self, params, k: int = 5, alpha: float = 0.5):
         if k < 1 or not 0.0 < alpha <= 1.0:

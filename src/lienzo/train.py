@@ -306,6 +306,9 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
     info = task.data_info(data)
     module = task.build_module(cfg, info)
     if last is not None:  # before anything is written: a resumed run's folder stays as it was on a mistake
+        if not legacy.is_current(state):  # interrupted under an earlier lienzo: resume from today's terms
+            last = _upgraded_for_resume(state, cfg, module, last)
+            state = torch.load(last, map_location="cpu", weights_only=False)
         check_fits(module, state, last)
     if resume is None:
         run_dir = agree_on_run_dir(cfg.run.dir, cfg.run.name or "run")  # the same on every rank, however started
@@ -323,6 +326,8 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         log.info("training %s%s on %s (%s), run folder %s", cfg.task, f" ({what})" if what else "",
                  trainer.strategy.root_device, trainer.precision, run_dir)
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
+        if last is not None and last.name == "last-upgraded.ckpt":  # today's last.ckpt has replaced it
+            last.unlink(missing_ok=True)
         if trainer.is_global_zero:
             finalize_run(run_dir, cfg, task, module, data, trainer.precision, task.monitor(cfg, has_val))
     except BaseException:
@@ -333,6 +338,20 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, overri
         if marker is not None:
             marker.unlink(missing_ok=True)
     return run_dir
+
+
+def _upgraded_for_resume(checkpoint: dict, cfg: Config, module, path: Path) -> Path:
+    """last.ckpt of a run interrupted under an earlier lienzo, upgraded (lienzo.legacy) into a file beside it
+    that Lightning resumes from; the original stays as it was."""
+    problem = legacy.resume_problem(checkpoint, cfg)
+    if problem:
+        raise RunError(f"{path}: {problem}")
+    checkpoint = legacy.upgrade_checkpoint(checkpoint)
+    checkpoint["state_dict"] = legacy.upgrade_state_dict(cfg, module, checkpoint["state_dict"])
+    upgraded = path.with_name("last-upgraded.ckpt")
+    AtomicCheckpointIO().save_checkpoint(checkpoint, upgraded)
+    log.info("%s was written by an earlier lienzo: resuming from its upgraded copy %s", path.name, upgraded.name)
+    return upgraded
 
 
 def _drop_if_empty(run_dir: Path) -> None:

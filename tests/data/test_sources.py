@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lienzo.config import config_from_dict
+from lienzo.tasks import config_from_dict
 from lienzo.data import load_source
 from lienzo.data.folders import load_folder
 from lienzo.data.hdf5 import load_hdf5, write_hdf5

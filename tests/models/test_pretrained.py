@@ -6,7 +6,7 @@ import torch
 from lienzo.evaluate import load_run
 import torchvision
 
-from lienzo.config import load_config
+from lienzo import load_config
 from lienzo.errors import ConfigError, ModelError
 from lienzo.models import list_models
 from lienzo.models import create_model

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from lienzo.cli import main
-from lienzo.config import config_from_dict
+from lienzo.tasks import config_from_dict
 from lienzo.errors import DataError, ModelError
 from lienzo.transfer import DeepFeatures, predict_svm
 from lienzo.transfer.features import extract_features, read_features

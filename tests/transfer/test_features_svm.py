@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from lienzo.config import config_from_dict
+from lienzo.tasks import config_from_dict
 from lienzo.errors import ConfigError, DataError, ModelError, RunError
 from lienzo.metrics import classification_metrics
 from lienzo.models import create_model

@@ -90,7 +90,7 @@ def test_gradual_unfreezing_trains_only_the_new_head_then_everything_but_frozen_
 def test_bad_groups_are_config_errors():
     with pytest.raises(ConfigError, match=r"unknown config key 'finetune.groups\[0\].rate'"):
         load_config(None, ['finetune.groups=[{pattern: "a", rate: 1}]'])
-    with pytest.raises(ConfigError, match=r"finetune.groups\[0\].lr: expected a positive number"):
+    with pytest.raises(ConfigError, match=r"finetune.groups\[0\].lr: must be positive \(or null\), got -1.0"):
         load_config(None, ['finetune.groups=[{pattern: "a", lr: -1}]'])
     with pytest.raises(ConfigError, match=r"finetune.groups\[1\].pattern: expected a pattern"):
         load_config(None, ['finetune.groups=[{pattern: "a"}, {lr: 0.1}]'])

@@ -38,7 +38,7 @@ def test_illustration_by_hand():
 
 
 def test_illustration_is_deterministic_per_image(fashion_root):
-    from lienzo.config import config_from_dict
+    from lienzo.tasks import config_from_dict
     from lienzo.data.sources import load_source
 
     photos = load_source(config_from_dict({}).data)[1].images[:300]

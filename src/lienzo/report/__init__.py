@@ -1,10 +1,11 @@
-"""Plots and the one static report page of a run (`lienzo.report.html`), and run comparison
-(`lienzo.report.compare`). The package itself imports nothing, so figures (`report.plots`) can be drawn
-by the tasks that the page asks for its sections."""
+"""Plots and the static pages: a run's report.html (`lienzo.report.html`), runs compared
+(`lienzo.report.compare`), every page rendered from the jinja2 templates in templates/ (`lienzo.report.pages`)
+from data (`lienzo.report.content`). The report renders what a task hands it and imports no task; the
+package itself imports nothing, so figures (`report.plots`) can be drawn by the tasks."""
 
 import importlib
 
-_LAZY = {"write_report": ".html", "refresh_report": ".html", "compare_runs": ".compare"}
+_LAZY = {"write_report": ".html", "compare_runs": ".compare"}
 
 __all__ = sorted(_LAZY)
 

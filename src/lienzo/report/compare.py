@@ -7,13 +7,13 @@ quantity they logged, one panel per quantity with a line per run.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from pathlib import Path
 
 from lienzo.errors import RunError
-from lienzo.runs import HISTORY_FILE, atomic_write_text, describe_run, read_history
-from lienzo.report.layout import page, table
+from lienzo.runs import HISTORY_FILE, describe_run, read_history
+from lienzo.report.content import Image, Page, ReportSection, Table
+from lienzo.report.pages import write_page
 from lienzo.report.plots import curve_groups, finish_panel, logged_points, panel_grid, plt
 
 
@@ -51,7 +51,7 @@ def compare_figure(histories: dict[str, list[dict]]) -> str | None:
 def _value(value) -> str:
     if value is None:
         return "–"
-    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
@@ -68,13 +68,11 @@ def compare_runs(runs: list[str | Path], out: str | Path) -> Path:
         label = info["name"] if info["name"] not in histories else str(run)
         histories[label] = read_history(run / HISTORY_FILE) if (run / HISTORY_FILE).is_file() else []
     header = ["run", "task", "arch", "data", "epochs", "metric", "value", "minutes", "state"]
-    rows = [[html.escape(r["name"]), _value(r["task"]), _value(r["arch"]), _value(r["data"]),
+    rows = [[r["name"], _value(r["task"]), _value(r["arch"]), _value(r["data"]),
              f"{r['epochs']}/{r['max_epochs'] or '?'}", _value(r["metric"]), _value(r["main"]),
              f"{r['seconds'] / 60:.1f}", r["state"]] for r in described]
-    parts = ["<h1>Runs compared</h1>", table(header, rows)]
+    sections = [ReportSection("", table=Table(header, rows))]
     figure = compare_figure(histories)
     if figure:
-        parts += ["<h2>Curves</h2>", f"<img src='{figure}' alt='curves of the compared runs'>"]
-    out = Path(out)
-    atomic_write_text(out, page("runs compared", parts))
-    return out
+        sections.append(ReportSection("Curves", [Image(figure, "curves of the compared runs")]))
+    return write_page(Path(out), Page("Runs compared", sections=sections))

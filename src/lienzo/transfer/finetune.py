@@ -21,7 +21,7 @@ import logging
 import torch
 from torch import nn
 
-from lienzo.config import FinetuneConfig, FinetuneGroup, config_from_dict
+from lienzo.config import FinetuneConfig, FinetuneGroup, parse_section
 from lienzo.errors import ConfigError
 from lienzo.models.pretrained import classifier_name
 
@@ -40,8 +40,7 @@ def parse_groups(raw) -> list[FinetuneGroup]:
         return []
     if all(isinstance(g, FinetuneGroup) for g in raw):
         return list(raw)
-    sections = {"finetune": FinetuneConfig}  # the section classify adds to the shared config
-    return config_from_dict({"finetune": {"groups": list(raw)}}, sections_for=lambda task: sections).finetune.groups
+    return parse_section(FinetuneConfig, {"groups": list(raw)}, "finetune").groups
 
 
 def assign(model: nn.Module, groups: list[FinetuneGroup]) -> dict[str, int | None]:

@@ -47,7 +47,7 @@ def tsne(features_path: str | Path, out: str | Path | None = None, split: str = 
     title = f"t-SNE of {data.attrs.get('backbone', '?')} {data.attrs.get('layer', '?')} features ({split}, {len(index)} images)"
     path = plot_embedding(points, data.labels[index], data.class_names, out, title)
     if run is not None and (run / "metrics.json").is_file():
-        from lienzo.report.html import refresh_report
+        from lienzo.evaluate import refresh_report  # the run's task makes its page: this verb sits above the spine
 
         refresh_report(run)
     return path

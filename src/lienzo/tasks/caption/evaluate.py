@@ -6,7 +6,6 @@ captions, and the report's tables of test images with their captions and retriev
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
@@ -14,8 +13,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from lienzo.report import content
+from lienzo.report.content import Lines, Numbered, Report, ReportSection, Table, Text
 from lienzo.runs import atomic_write_text
-from lienzo.tasks.base import Report, ReportSection
 
 EXAMPLES = 8  # test images shown in the report
 QUERIES = 4  # test sentences whose retrieved images are shown
@@ -115,17 +115,17 @@ def report_sections(run_dir: Path, cfg, metrics: dict, extras: dict | None) -> R
                  ("R sum", f"{test['rsum']:.1f}")]
         rows = [[direction] + [f"{test[f'{key}_r{k}']:.1f}" for k in (1, 5, 10)] + [f"{test[f'{key}_medr']:.0f}"]
                 for direction, key in (("image annotation (image→text)", "i2t"), ("image search (text→image)", "t2i"))]
-        head = ReportSection(f"Retrieval on the {split} split", html=_table(["", "R@1", "R@5", "R@10", "median rank"], rows)
-                             + f"<p>{test['images']} images, {test['captions']} captions.</p>")
+        head = ReportSection(f"Retrieval on the {split} split", table=Table(["", "R@1", "R@5", "R@10", "median rank"], rows),
+                             text=[f"{test['images']} images, {test['captions']} captions."])
         sections = _retrieval_sections(run_dir, root, examples, split)
     else:
         shown = [k for k in ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider", "spice") if k in test]
         cards = [(k.upper() if k != "rouge_l" else "ROUGE-L", f"{test[k]:.3f}") for k in ("bleu4", "cider")
                  if test.get(k) is not None]
         head = ReportSection(f"Generated captions on the {split} split",
-                             html=_table(shown, [["–" if test[k] is None else f"{test[k]:.3f}" for k in shown]])
-                             + f"<p>beam {test.get('beam')}, {test.get('images')} images, "
-                               f"{test.get('unique_captions')} distinct captions.</p>")
+                             table=Table(shown, [["–" if test[k] is None else f"{test[k]:.3f}" for k in shown]]),
+                             text=[f"beam {test.get('beam')}, {test.get('images')} images, "
+                                   f"{test.get('unique_captions')} distinct captions."])
         sections = _generation_sections(run_dir, root, examples, split)
     return Report(subtitle=subtitle, cards=cards, headline=head, sections=sections)
 
@@ -146,8 +146,9 @@ def thumbnail_name(file: str) -> str:
     return file.replace("/", "_").rsplit(".", 1)[0] + ".png"
 
 
-def _thumbnail(run_dir: Path, root: Path, file: str, size: int = 128) -> str:
-    """An <img> of a test image, copied small into plots/examples/ (the page needs no data folder)."""
+def _thumbnail(run_dir: Path, root: Path, file: str, size: int = 128) -> content.Image | Text:
+    """A test image, copied small into plots/examples/ (the page needs no data folder); its name in
+    italics when it cannot be read."""
     out = run_dir / "plots" / "examples" / thumbnail_name(file)
     if not out.is_file():
         try:
@@ -159,40 +160,36 @@ def _thumbnail(run_dir: Path, root: Path, file: str, size: int = 128) -> str:
                 image.save(tmp, format="PNG")
                 os.replace(tmp, out)
         except OSError:
-            return f"<i>{html.escape(file)}</i>"
-    return f"<img src='plots/examples/{html.escape(out.name)}' alt='{html.escape(file)}' width='{size}'>"
+            return Text(file, "i")
+    return content.Image(f"plots/examples/{out.name}", file, size)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    from lienzo.report.layout import table
-
-    return table(header, rows)
-
-
-def _mark(text: str, right: bool) -> str:
-    return f"<b>✓ {html.escape(text)}</b>" if right else html.escape(text)
+def _mark(text: str, right: bool) -> str | Text:
+    return Text(f"✓ {text}") if right else text
 
 
 def _retrieval_sections(run_dir: Path, root: Path, examples, split: str) -> list[ReportSection]:
     if not examples:
         return []
-    rows = [[_thumbnail(run_dir, root, e["file"]), "<br>".join(html.escape(r) for r in e["references"]),
-             "<ol>" + "".join(f"<li>{_mark(r['sentence'], r['right'])}</li>" for r in e["retrieved"]) + "</ol>"]
-            for e in examples["annotate"]]
+    rows = [[_thumbnail(run_dir, root, e["file"]), Lines(e["references"]),
+             Numbered([_mark(r["sentence"], r["right"]) for r in e["retrieved"]])] for e in examples["annotate"]]
     annotate = ReportSection(f"Image annotation: the {split} images' top sentences (✓ = one of its own)",
-                             html=_table(["image", "its captions", "top sentences"], rows))
-    rows = [[html.escape(q["sentence"]), " ".join(
-        (_thumbnail(run_dir, root, r["file"], 96) + ("✓" if r["right"] else "")) for r in q["retrieved"])]
-        for q in examples["search"]]
+                             table=Table(["image", "its captions", "top sentences"], rows))
+    rows = [[q["sentence"], _spaced([[_thumbnail(run_dir, root, r["file"], 96), "✓" if r["right"] else ""]
+                                     for r in q["retrieved"]])] for q in examples["search"]]
     search = ReportSection(f"Image search: the top images for {split} sentences (✓ = its own image)",
-                           html=_table(["sentence", "top images"], rows))
+                           table=Table(["sentence", "top images"], rows))
     return [annotate, search]
+
+
+def _spaced(parts: list) -> list:
+    """Parts one after the other with a space between them."""
+    return [piece for i, part in enumerate(parts) for piece in ([" "] if i else []) + [part]]
 
 
 def _generation_sections(run_dir: Path, root: Path, examples, split: str) -> list[ReportSection]:
     if not examples:
         return []
-    rows = [[_thumbnail(run_dir, root, e["file"]), f"<b>{html.escape(e['generated'])}</b>",
-             "<br>".join(html.escape(r) for r in e["references"])] for e in examples]
+    rows = [[_thumbnail(run_dir, root, e["file"]), Text(e["generated"]), Lines(e["references"])] for e in examples]
     return [ReportSection(f"{split.capitalize()} images: generated caption and the human ones",
-                          html=_table(["image", "generated", "ground truth"], rows))]
+                          table=Table(["image", "generated", "ground truth"], rows))]

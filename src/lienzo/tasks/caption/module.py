@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import logging
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
@@ -17,6 +16,7 @@ from lienzo.optimizers import build_optimizer, build_scheduler
 from lienzo.tasks.state import capture_rng, restore_rng
 
 log = logging.getLogger("lienzo")
+from lienzo.tasks.base import TaskModule
 from lienzo.tasks.caption.config import MARGINS
 
 # -- the LightningModule -----------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def _freeze_unreached(encoder: torch.nn.Module, preprocess) -> None:
                 param.requires_grad_(False)
 
 
-class CaptionModule(L.LightningModule):
+class CaptionModule(TaskModule):
     """One captioning network (`self.model`: rank, showtell or attend) on cached image features."""
 
     def __init__(self, model: torch.nn.Module, config: dict, info: dict, backbone=None):

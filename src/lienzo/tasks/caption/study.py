@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -254,16 +253,14 @@ def format_table(study: dict) -> str:
 
 
 def study_page(study: dict, title: str) -> str:
-    from lienzo.report.layout import page
+    """study.html: the tables as study.md has them, and test scenes with their generated and human captions."""
+    from lienzo.report.content import Image, Lines, Page, ReportSection, Table, Text
+    from lienzo.report.pages import render_page
+    from lienzo.tasks.caption.evaluate import thumbnail_name
 
-    md = format_table(study)
-    body = [f"<h1>{html.escape(title)}</h1>", "<pre>" + html.escape(md) + "</pre>"]
+    sections = [ReportSection("", pre=format_table(study))]
     if study["examples"]:
-        from lienzo.tasks.caption.evaluate import thumbnail_name
-
-        rows = "".join(f"<tr><td><img src='showtell/plots/examples/{html.escape(thumbnail_name(e['file']))}' "
-                       f"width='96'></td><td><b>{html.escape(e['generated'])}</b></td><td>"
-                       + "<br>".join(html.escape(r) for r in e["references"]) + "</td></tr>" for e in study["examples"])
-        body.append("<h2>Test scenes</h2><table><tr><th>image</th><th>generated</th><th>ground truth</th></tr>"
-                    + rows + "</table>")
-    return page(title, body)
+        rows = [[Image(f"showtell/plots/examples/{thumbnail_name(e['file'])}", e["file"], 96), Text(e["generated"]),
+                 Lines(e["references"])] for e in study["examples"]]
+        sections.append(ReportSection("Test scenes", table=Table(["image", "generated", "ground truth"], rows)))
+    return render_page(Page(title, sections=sections))

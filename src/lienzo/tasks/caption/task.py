@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lienzo.config import FinetuneConfig
 from lienzo.errors import RunError
 from lienzo.tasks.base import Report, Task
 
 log = logging.getLogger("lienzo")
-from lienzo.tasks.caption.config import CaptionConfig, CaptionDataConfig, CaptionOptimConfig, validate
+from lienzo.tasks.caption.config import HINTS, SECTIONS, validate
 from lienzo.tasks.caption.module import CaptionModule, build_network, caption_macs, init_word_vectors
 
 # -- the task ------------------------------------------------------------------------------------------
@@ -22,8 +21,8 @@ class Caption(Task):
     main_metric = ("test", "rsum", "max")
     evaluate_keys = ("caption.beam", "caption.length_penalty", "caption.features", "caption.cache",
                      "caption.val_images")
-    config_sections = {"data": CaptionDataConfig, "optim": CaptionOptimConfig, "caption": CaptionConfig,
-                       "finetune": FinetuneConfig}
+    config_sections = SECTIONS  # the `caption` section, its data keys, and `finetune` (groups) for the image network
+    config_hints = HINTS
 
     def headline(self, cfg) -> tuple[str, str, str]:
         return self.main_metric if cfg.caption.model == "rank" else ("test", "cider", "max")

@@ -1,6 +1,7 @@
 """The classification task: train a classifier from scratch or from pretrained weights; top-1/top-5/
 per-class evaluation; predictions on new images (`predict`), and the illustration study (`study`).
 
+    config.py     the keys only classify honours (data.augment, trainer.tta, ...) and `finetune`
     data.py       ClassificationData: a source read once into memory, split, served in batches
     module.py     ClassifyModule: the LightningModule (loss, metrics, optimizers)
     inference.py  logits in the run's precision and TTA; a split's metrics

@@ -6,7 +6,6 @@ after the batch reached its device, on the whole batch at once.
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,12 +14,13 @@ from torchmetrics import MeanMetric
 from lienzo.data.transforms import BatchAugment, Normalizer, progressive_size, resize
 from lienzo.errors import ConfigError
 from lienzo.optimizers import Lookahead, build_optimizer, build_scheduler, parameter_groups
+from lienzo.tasks.base import TaskModule
 from lienzo.tasks.state import capture_rng, complete_saved_epoch, restore_rng
 from lienzo.transfer.finetune import assign, frozen_norms_to_eval, parse_groups, set_trainable
 from lienzo.transfer.finetune import param_groups as finetune_param_groups
 
 
-class ClassifyModule(L.LightningModule):
+class ClassifyModule(TaskModule):
     """Cross-entropy training of any registered classifier.
 
     The hyperparameters saved in every checkpoint (`config`, and `info`: class names, input shape,

@@ -1,6 +1,8 @@
-"""Predictions on image files of any size and mode, resized and normalised as in training.
+"""`lienzo predict`: predictions on image files of any size and mode, resized and normalised as in training,
+by a classify run or by an SVM folder made by `lienzo svm fit`.
 
     results = predict("runs/fashion_fast", ["shoe.png", "shirt.jpg"], top_k=3)
+    results = predict("runs/svm", ["shoe.png"])      # an SVM on a backbone's features
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ from lienzo.tasks.classify import run_logits
 
 def predict(run: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
     """One dict per image: `{"path", "predictions": [{"class", "probability"}, ...]}`, or `{"path", "error"}`
-    for a file that cannot be read (the others are still predicted)."""
+    for a file that cannot be read (the others are still predicted).
+
+    `run` is a classify run folder, or an SVM folder (it holds svm.joblib): then the predictions are
+    `lienzo.transfer.estimators.predict_svm`'s, each with its decision value as "score"."""
+    if (Path(run) / "svm.joblib").is_file():
+        from lienzo.transfer.estimators import predict_svm
+
+        return predict_svm(run, images, top_k=top_k)
+    return predict_run(run, images, top_k=top_k)
+
+
+def predict_run(run: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
+    """`predict` by a classify run's best weights: one dict per image, as `predict` says."""
     loaded = load_run(run, "best")
     if loaded.task != "classify":
         raise RunError(f"{run}: predict needs a classify run, this one is a {loaded.task} run")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
-from lienzo.report.layout import table as _table
+from lienzo.report.content import Report, ReportSection, Table
 from lienzo.tasks.classify import plots
-from lienzo.tasks.base import Report, ReportSection
 
 
 def report_sections(run_dir: Path, cfg, metrics: dict, data=None, extras: dict | None = None) -> Report:
@@ -24,7 +22,7 @@ def report_sections(run_dir: Path, cfg, metrics: dict, data=None, extras: dict |
     rows = [[s, _pct(results[s]["top1"]), _pct(results[s]["top5"]), _num(results[s]["cross_entropy"]),
              str(results[s]["count"])] for s in ("val", "test") if s in results]
     if rows:
-        report.headline = ReportSection("Metrics", html=_table(
+        report.headline = ReportSection("Metrics", table=Table(
             ["split", "top-1", "top-5", "cross-entropy", "images"], rows))
     split = "test" if "test" in results else "val" if "val" in results else None
     if split:
@@ -42,9 +40,9 @@ def report_sections(run_dir: Path, cfg, metrics: dict, data=None, extras: dict |
                 arrays.images, arrays.labels, logits, names, plot_dir / "predictions.png").name]))
         elif (plot_dir / "predictions.png").is_file():  # a refreshed page keeps the grid drawn after training
             report.sections.append(ReportSection(title, ["predictions.png"]))
-        per_class = [[html.escape(n), _pct(v["top1"]), _pct(v["top5"]), _num(v["cross_entropy"]), str(v["count"])]
+        per_class = [[n, _pct(v["top1"]), _pct(v["top5"]), _num(v["cross_entropy"]), str(v["count"])]
                      for n, v in r["per_class"].items()]
-        report.sections.append(ReportSection(f"Per class ({split})", html=_table(
+        report.sections.append(ReportSection(f"Per class ({split})", table=Table(
             ["class", "top-1", "top-5", "cross-entropy", "images"], per_class)))
     if metrics.get("weight_movement"):
         report.sections.append(ReportSection("How far each layer moved from the pretrained weights", [

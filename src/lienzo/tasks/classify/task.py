@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lienzo.config import FinetuneConfig, validate_finetune
+from lienzo.config import validate_finetune
 from lienzo.errors import ConfigError
 from lienzo.models.build import build_model
 from lienzo.tasks.base import Report, Task
+from lienzo.tasks.classify.config import HINTS, SECTIONS
 from lienzo.tasks.classify.data import ClassificationData
 from lienzo.tasks.classify.inference import evaluate_arrays
 from lienzo.tasks.classify.module import ClassifyModule
@@ -22,7 +23,8 @@ class Classify(Task):
 
     name = "classify"
     main_metric = ("test", "top1", "max")
-    config_sections = {"finetune": FinetuneConfig}  # per-layer rates, frozen and re-initialised layers
+    config_sections = SECTIONS  # the classify-only keys of data, optim and trainer; finetune
+    config_hints = HINTS
     MONITOR_MODES = {"val_loss": "min", "val_top1": "max", "train_loss": "min"}
 
     def validate(self, cfg) -> None:

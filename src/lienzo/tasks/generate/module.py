@@ -3,25 +3,54 @@ average, and the FID checks during training."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
-import lightning as L
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lienzo.config import OptimConfig
 from lienzo.optimizers import build_optimizer, build_scheduler
 from lienzo.tasks.state import capture_rng, complete_saved_epoch, restore_rng
 
 log = logging.getLogger("lienzo")
+from lienzo.tasks.base import TaskModule
 from lienzo.tasks.generate.data import from_uint8
 from lienzo.tasks.generate.losses import critic_loss, generator_loss, gradient_penalty
 
+# -- the generator's moving average --------------------------------------------------------------------
+
+def generator_average(generator: nn.Module, decay: float) -> AveragedModel:
+    """The generator's exponential moving average, ema ← decay·ema + (1 − decay)·w after every generator step,
+    starting from the generator as built (so the first step already averages). Batch-norm statistics are
+    averaged too (as timm's ModelEmaV2): the averaged weights with the raw generator's statistics are a
+    network that never existed; integer buffers (batch norm's step counter) are copied.
+
+    torch's AveragedModel copies the model at its first update; updating it once here with the untouched
+    generator makes that copy the start, as the average always started."""
+    average = AveragedModel(generator, multi_avg_fn=_ema_copying_counters(decay), use_buffers=True)
+    average.update_parameters(generator)
+    return average.requires_grad_(False).eval()
+
+
+def _ema_copying_counters(decay: float):
+    # torch's EMA rounds decay·n + (1 − decay)·m into an integer buffer, which leaves a counter stuck where
+    # it started; the average's counter is the generator's.
+    ema = get_ema_multi_avg_fn(decay)
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged) -> None:
+        if averaged[0].is_floating_point():  # AveragedModel hands over one dtype at a time
+            ema(averaged, current, n_averaged)
+        else:
+            torch._foreach_copy_(averaged, current)
+
+    return update
+
+
 # -- the LightningModule -----------------------------------------------------------------------------
 
-class GenerateModule(L.LightningModule):
+class GenerateModule(TaskModule):
     """Manual optimisation of a generator and a critic. Only the generator's optimizer goes through
     Lightning's step accounting, so `trainer.global_step` (and `trainer.max_steps`) counts generator steps;
     the critic's steps are the inner loop of each."""
@@ -35,7 +64,7 @@ class GenerateModule(L.LightningModule):
         self.kind, self.gp_weight = g["loss"], float(g["gp_weight"])
         self.critic_steps, self.generator_batch = int(g["critic_steps"]), int(g["generator_batch"])
         self.ema_decay = g["ema_decay"]
-        self.generator_ema = copy.deepcopy(gan.generator).requires_grad_(False).eval() if self.ema_decay is not None else None
+        self.generator_ema = generator_average(gan.generator, self.ema_decay) if self.ema_decay is not None else None
         self.seed = int(config["run"]["seed"])
         fixed = torch.randn(g["grid"], self.z_dim, generator=torch.Generator().manual_seed(self.seed))
         self.register_buffer("fixed_noise", fixed)
@@ -47,7 +76,7 @@ class GenerateModule(L.LightningModule):
     @property
     def sampler(self) -> nn.Module:
         """The network samples and metrics come from: the moving average when there is one."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
+        return self.generator_ema.module if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -111,25 +140,12 @@ class GenerateModule(L.LightningModule):
         self.critic.requires_grad_(True)
         for scheduler in self.lr_schedulers() or []:
             scheduler.step()
-        self._update_ema()
+        if self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.generator)
         sums[:3] /= self.critic_steps
         sums[3], sums[4] = g_loss.detach(), 1.0
         self._sums = sums if self._sums is None else self._sums + sums
         self.log("w", sums[1], prog_bar=True, logger=False)  # the Wasserstein estimate on the progress bar
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        if self.generator_ema is None:
-            return
-        ema_params, params = list(self.generator_ema.parameters()), list(self.generator.parameters())
-        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
-        # Batch-norm statistics are averaged too (as timm's ModelEmaV2): the averaged weights with the raw
-        # generator's statistics are a network that never existed. Counters are copied.
-        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            if ema_buffer.is_floating_point():
-                ema_buffer.lerp_(buffer, 1.0 - self.ema_decay)
-            else:
-                ema_buffer.copy_(buffer)
 
     # -- epochs ---------------------------------------------------------------------------------------
     def on_train_epoch_end(self) -> None:

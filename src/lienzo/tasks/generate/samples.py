@@ -10,7 +10,6 @@ as files (`lienzo sample`), IS/FID of a run against its real data, and its repor
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ from torchvision.utils import make_grid
 
 from lienzo.errors import ConfigError, RunError
 from lienzo.metrics.generative import to_uint8
-from lienzo.report.layout import table
+from lienzo.report.content import Report, ReportSection, Table, Text
 
 log = logging.getLogger("lienzo")
 
@@ -115,14 +114,29 @@ def interpolation_noise(n: int, z_dim: int, seed: int, steps: int = 8) -> torch.
 
 def check_out(out: Path, channels: int) -> None:
     """Every file `write_samples` would write for `channels`-channel samples is new (a grid's `_mask` and
-    `_masked` siblings too), and a folder is new or empty: lienzo never overwrites samples."""
+    `_masked` siblings too), a folder is new or empty (lienzo never overwrites samples), and the folder they
+    go to exists or can be made (missing folders are made, as every lienzo --out does)."""
     kind = out_kind(out)
+    _check_can_make(out.parent, out)
     paths = grid_paths(out, channels) if kind == "grid" else [out]
     for path in paths:
         if kind != "folder" and (path.exists() or path.is_symlink()):
             raise RunError(f"{path} exists: lienzo never overwrites samples (choose another --out)")
     if kind == "folder" and out.is_dir() and any(out.iterdir()):
         raise RunError(f"{out} is a folder that is not empty: lienzo never overwrites samples")
+    if kind == "folder" and (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise RunError(f"{out} exists and is no folder: lienzo never overwrites samples (choose another --out)")
+
+
+def _check_can_make(folder: Path, out: Path) -> None:
+    """`folder` exists or can be made: its nearest existing ancestor is a folder this process may write in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunError(f"cannot write {out}: {existing} is a file, not a folder (choose another --out)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunError(f"cannot write {out}: no permission to create files in {existing} (choose another --out)")
 
 
 def write_samples(images: torch.Tensor, out: Path, nrow: int | None = None) -> list[Path]:
@@ -131,14 +145,17 @@ def write_samples(images: torch.Tensor, out: Path, nrow: int | None = None) -> l
     out = Path(out)
     check_out(out, images.shape[1])
     kind = out_kind(out)
-    if kind == "grid":
-        written = save_grids(images, out, nrow)
-        log.info("wrote %s", ", ".join(str(p) for p in written))
-        return written
-    if kind == "folder":
-        _save_folder(to_uint8(images.detach().cpu()), out)
-    else:
-        _save_h5(to_uint8(images.detach().cpu()), out)
+    try:
+        if kind == "grid":
+            written = save_grids(images, out, nrow)
+            log.info("wrote %s", ", ".join(str(p) for p in written))
+            return written
+        if kind == "folder":
+            _save_folder(to_uint8(images.detach().cpu()), out)
+        else:
+            _save_h5(to_uint8(images.detach().cpu()), out)
+    except OSError as err:  # what check_out cannot foresee: a full disk, a read-only file system
+        raise RunError(f"cannot write {out}: {err.strerror or err}") from None
     return [out]
 
 
@@ -301,9 +318,7 @@ def samples_strip(plots: Path, path: Path, columns: int = 6) -> Path | None:
     return save_figure(fig, path)
 
 
-def report_sections(run_dir: Path, cfg, metrics: dict):
-    from lienzo.tasks.base import Report, ReportSection
-
+def report_sections(run_dir: Path, cfg, metrics: dict) -> Report:
     test = metrics.get("test") or {}
     plots = run_dir / "plots"
     report = Report(subtitle=f"{cfg.model.arch} ({cfg.gan.loss}), {metrics.get('input_shape')} images, "
@@ -315,12 +330,12 @@ def report_sections(run_dir: Path, cfg, metrics: dict):
                 ["real training images (the bound)", _fmt(test.get("real_is_mean")) + " ± " + _fmt(test.get("real_is_std")),
                  _fmt(test.get("real_fid")), _fmt(test.get("real_kid_mean"), 4)]]
         report.headline = ReportSection(
-            f"Inception Score and FID ({test['samples']} samples, {html.escape(str(test['scorer']))} features, "
-            f"against the {test['reference']} split)", html=table(["", "IS", "FID", "KID"], rows))
+            f"Inception Score and FID ({test['samples']} samples, {test['scorer']} features, "
+            f"against the {test['reference']} split)", table=Table(["", "IS", "FID", "KID"], rows))
     else:
-        report.headline = ReportSection("Metrics", html="<p>No IS/FID: set <code>gan.scorer</code> to a lienzo "
-                                        "classifier run (domain features) or <code>inception</code> with its weights file, "
-                                        "then <code>lienzo evaluate RUN</code>.</p>")
+        report.headline = ReportSection("Metrics", text=[[
+            "No IS/FID: set ", Text("gan.scorer", "code"), " to a lienzo classifier run (domain features) or ",
+            Text("inception", "code"), " with its weights file, then ", Text("lienzo evaluate RUN", "code"), "."]])
     grids = _grids_over_time(plots)
     if grids:
         last = grids[-1].stem

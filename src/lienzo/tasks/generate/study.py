@@ -25,7 +25,6 @@ with the same samples count and noise seed.
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -298,28 +297,22 @@ def format_table(study: dict) -> str:
 
 def study_page(study: dict, title: str) -> str:
     """study.html: the summary, the table and the sample grids (paths relative to the study folder)."""
-    from lienzo.report.layout import page, table
+    from lienzo.report.content import Image, Page, ReportSection, Table, Text
+    from lienzo.report.pages import render_page
 
     first, verdict = _summary(study)
-    parts = [f"<h1>{html.escape(title)}</h1>", f"<p class='sub'>{html.escape(first)}</p>",
-             table(HEADER, [[html.escape(c) for c in _cells(r)] for r in study["rows"]]),
-             f"<p><b>{html.escape(verdict)}</b></p>"]
+    sections = [ReportSection("", table=Table(HEADER, [_cells(r) for r in study["rows"]]), text=[Text(verdict)])]
     captions = {"real": "Real composites (test split)", "gan_rgb": "WGAN-GP, RGB: samples at the last step",
                 "gan_rgbmask": "WGAN-GP, RGB + mask: samples at the last step"}
     views = ["RGB", "mask as transparency over a checkerboard", "mask applied at 50 %"]
     for key, paths in study["grids"].items():
-        figures = "".join(f"<figure style='margin:0'><img src='{html.escape(path)}' alt='{html.escape(view)}' "
-                          "style='width:340px;image-rendering:pixelated'>"
-                          f"<figcaption>{html.escape(view)}</figcaption></figure>" for view, path in zip(views, paths))
-        parts += [f"<h2>{html.escape(captions.get(key, key))}</h2>",
-                  f"<div style='display:flex;gap:1rem;flex-wrap:wrap'>{figures}</div>"]
-    settings = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in study["settings"].items())
-    parts += ["<h2>Settings</h2>", f"<table><tbody>{settings}</tbody></table>",
-              (f"<p>Backgrounds: {html.escape(', '.join(study['photos']))} (train crops from the first 60 % of "
-               "each photo along its long side, test crops from the rest).</p>"),
-              f"<p>Seconds per stage: {html.escape(str(study['seconds']))}</p>"]
-    return page(title, parts)
+        sections.append(ReportSection(captions.get(key, key), [Image(path, view, 340, view, pixelated=True)
+                                                               for view, path in zip(views, paths)]))
+    settings = Table([], [[k, str(v)] for k, v in study["settings"].items()])  # no header row
+    sections.append(ReportSection("Settings", table=settings, text=[
+        f"Backgrounds: {', '.join(study['photos'])} (train crops from the first 60 % of each photo along its long "
+        "side, test crops from the rest).", f"Seconds per stage: {study['seconds']}"]))
+    return render_page(Page(title, first, sections))
 
 
 def with_overrides(settings: MasksStudySettings, **values) -> MasksStudySettings:

@@ -10,7 +10,7 @@ from lienzo.models.registry import create_model
 from lienzo.tasks.base import Report, Task
 
 log = logging.getLogger("lienzo")
-from lienzo.tasks.generate.config import GanConfig, GanDataConfig, GanModelConfig, GanOptimConfig, validate
+from lienzo.tasks.generate.config import HINTS, SECTIONS, validate
 from lienzo.tasks.generate.data import GenerativeData
 from lienzo.tasks.generate.module import GenerateModule
 
@@ -21,7 +21,8 @@ class Generate(Task):
 
     name = "generate"
     main_metric = ("test", "fid", "min")
-    config_sections = {"data": GanDataConfig, "model": GanModelConfig, "optim": GanOptimConfig, "gan": GanConfig}
+    config_sections = SECTIONS  # the `gan` section; data, model and optim with the GAN's keys and defaults
+    config_hints = HINTS
     sample_count_key = "gan.eval_samples"
     sample_count_default = 50_000  # the paper's; `lienzo evaluate RUN --n 5000` for a quick look
 

@@ -3,7 +3,7 @@
 `model_catalog.json` holds what `lienzo.models.summary.models_table()` computes from the live registries
 (names by kind, parameter counts, descriptions); a test keeps the two equal, and
 
-    python -m lienzo.catalog            # rewrites it after a model was added or changed
+    python -m lienzo.cli.catalog        # rewrites it after a model was added or changed
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import fnmatch
 import json
 from pathlib import Path
+
+from lienzo.errors import ConfigError
 
 CATALOG = Path(__file__).with_name("model_catalog.json")
 
@@ -29,6 +31,19 @@ def read_catalog(pattern: str = "*", kind: str | None = None) -> list[dict] | No
 
 def catalog_kinds() -> list[str]:
     return list(dict.fromkeys(r["kind"] for r in read_catalog() or []))
+
+
+def model_rows(pattern: str = "*", kind: str | None = None) -> list[dict]:
+    """The models matching a name pattern and kind, from the catalog (no torch import), or from the live
+    registries when there is no catalog; an unknown kind is an error that lists the known ones."""
+    rows = read_catalog(pattern, kind)
+    if rows is not None and kind is not None and kind not in catalog_kinds():
+        raise ConfigError(f"unknown kind of model '{kind}'; known: {', '.join(catalog_kinds())}")
+    if rows is None:
+        from lienzo.models.summary import models_table
+
+        rows = models_table(pattern, kind)
+    return rows
 
 
 def write_catalog() -> Path:

@@ -1,0 +1,5 @@
+import sys
+
+from lienzo.cli import main
+
+sys.exit(main())
