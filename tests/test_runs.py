@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import shutil
 import stat
@@ -314,6 +315,28 @@ def test_compare_keeps_the_line_of_a_run_without_validation(monkeypatch):
 
 def test_evaluate_takes_a_checkpoint_file_and_writes_beside_its_run(finished, tmp_path):
     run = shutil.copytree(finished, tmp_path / "r")
-    result, path = evaluate(run / "checkpoints" / "last.ckpt")
+    # last.ckpt with a zeroed head (every class equally likely): its figures show which weights were evaluated
+    last = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=False)
+    for name in ("model.head.weight", "model.head.bias"):
+        checkpoint["state_dict"][name].zero_()
+    torch.save(checkpoint, last)
+    classes = len(checkpoint["hyper_parameters"]["info"]["class_names"])
+    result, path = evaluate(last)
     assert path.parent == run / "evaluations" and result["checkpoint"].endswith("last.ckpt")
-    assert 0.0 <= result["top1"] <= 1.0 and result["count"] == 30
+    assert result["count"] == 30 and result["cross_entropy"] == pytest.approx(math.log(classes), abs=1e-4)
+    # best.ckpt given as a file: the test split as metrics.json recorded it after training
+    best_result, _ = evaluate(run / "checkpoints" / "best.ckpt")
+    recorded = json.loads((run / "metrics.json").read_text())["test"]
+    assert (best_result["top1"], best_result["cross_entropy"]) == pytest.approx(
+        (recorded["top1"], recorded["cross_entropy"]), abs=1e-6)
+
+
+def test_evaluate_rejects_overrides_that_would_change_nothing(finished):
+    """finetune.* shaped the training; on a trained classify run it is one error, not a silent no-op."""
+    with pytest.raises(RunError) as raised:
+        evaluate(finished, ["finetune.unfreeze_after=3"])
+    assert str(raised.value) == "evaluate cannot change 'finetune.unfreeze_after' of a trained classify run"
+    with pytest.raises(RunError) as raised:
+        evaluate(finished, ["optim.lr=0.1"])
+    assert str(raised.value) == "evaluate takes only data.*, trainer.* overrides, not 'optim.lr=0.1'"

@@ -15,7 +15,7 @@ from PIL import Image
 
 from lienzo import load_config
 from lienzo.cli import main
-from lienzo.data.hdf5 import write_hdf5
+from lienzo.data.hdf5 import load_hdf5, write_hdf5
 from lienzo.errors import ConfigError, RunError
 from lienzo.evaluate import load_run
 from lienzo.metrics import generative
@@ -96,8 +96,13 @@ def test_out_in_folders_not_there_yet_makes_them(rgba_run, tmp_path, capsys):
     assert main(["sample", str(rgba_run), "--n", "2", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["grid.png", "grid_mask.png", "grid_masked.png"]
-    for out in (tmp_path / "a" / "b" / "s.h5", tmp_path / "c" / "d" / "pngs"):
-        assert sample(rgba_run, n=2, out=out) == out and out.exists()
+    h5, pngs = tmp_path / "a" / "b" / "s.h5", tmp_path / "c" / "d" / "pngs"
+    assert sample(rgba_run, n=2, out=h5) == h5 and sample(rgba_run, n=2, out=pngs) == pngs
+    channels, height, width = load_run(rgba_run).input_shape
+    arrays = load_hdf5(h5, "train")
+    assert tuple(arrays.images.shape) == (2, channels, height, width) and arrays.class_names == ["generated"]
+    assert [(p.name, Image.open(p).mode, Image.open(p).size) for p in sorted(pngs.iterdir())] == [
+        (f"sample_{i}.png", "RGBA", (width, height)) for i in range(2)]
 
 
 def test_an_out_that_cannot_be_made_is_one_line(rgba_run, tmp_path, capsys, monkeypatch):

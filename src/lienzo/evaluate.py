@@ -190,15 +190,18 @@ def evaluate(run: str | Path, overrides: list[str] = (), split: str = "test",
         run_dir = run_dir.parent.parent
     task = loaded.spec
     own = tuple(f"{name}." for name in task.config_sections if name not in Config.__dataclass_fields__)
+    changeable = own if task.evaluate_keys is None else tuple(
+        p for p in own if any(key.startswith(p) for key in task.evaluate_keys))
     bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith(("data.", "trainer.", *own))]
     if bad:
-        allowed = ", ".join(f"{p}*" for p in ("data.", "trainer.", *own))
+        allowed = ", ".join(f"{p}*" for p in ("data.", "trainer.", *changeable))
         raise RunError(f"evaluate takes only {allowed} overrides, not '{bad[0]}'")
     fixed = [o for o in overrides if o.split("=", 1)[0].strip().startswith(own) and task.evaluate_keys is not None
              and o.split("=", 1)[0].strip() not in task.evaluate_keys]
     if fixed:
-        raise RunError(f"evaluate cannot change '{fixed[0].split('=', 1)[0].strip()}' of a trained {loaded.task} run "
-                       f"(it may change {', '.join(task.evaluate_keys)})")
+        may = f" (it may change {', '.join(task.evaluate_keys)})" if task.evaluate_keys else ""
+        raise RunError(f"evaluate cannot change '{fixed[0].split('=', 1)[0].strip()}' of a trained {loaded.task} "
+                       f"run{may}")
     if samples is None and task.sample_count_key is not None:
         samples = task.sample_count_default
     if samples is not None:

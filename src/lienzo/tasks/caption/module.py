@@ -14,10 +14,10 @@ from lienzo.errors import ConfigError
 from lienzo.models.registry import create_model, get_builder
 from lienzo.optimizers import build_optimizer, build_scheduler
 from lienzo.tasks.state import capture_rng, restore_rng
-
-log = logging.getLogger("lienzo")
 from lienzo.tasks.base import TaskModule
 from lienzo.tasks.caption.config import MARGINS
+
+log = logging.getLogger("lienzo")
 
 # -- the LightningModule -----------------------------------------------------------------------------
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from lienzo.errors import RunError
-from lienzo.tasks.base import Report, Task
-
-log = logging.getLogger("lienzo")
+from lienzo.report.content import Report
+from lienzo.tasks.base import Task
 from lienzo.tasks.caption.config import HINTS, SECTIONS, validate
 from lienzo.tasks.caption.module import CaptionModule, build_network, caption_macs, init_word_vectors
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from lienzo.config import validate_finetune
 from lienzo.errors import ConfigError
 from lienzo.models.build import build_model
-from lienzo.tasks.base import Report, Task
+from lienzo.report.content import Report
+from lienzo.tasks.base import Task
 from lienzo.tasks.classify.config import HINTS, SECTIONS
 from lienzo.tasks.classify.data import ClassificationData
 from lienzo.tasks.classify.inference import evaluate_arrays
@@ -25,6 +26,7 @@ class Classify(Task):
     main_metric = ("test", "top1", "max")
     config_sections = SECTIONS  # the classify-only keys of data, optim and trainer; finetune
     config_hints = HINTS
+    evaluate_keys = ()  # finetune.* shaped the training; evaluating the trained network changes nothing by it
     MONITOR_MODES = {"val_loss": "min", "val_top1": "max", "train_loss": "min"}
 
     def validate(self, cfg) -> None:
@@ -78,7 +80,7 @@ class Classify(Task):
                 **{k: info[k] for k in INFO_KEYS}}
 
     def evaluate(self, loaded, data, split: str, cfg) -> dict | None:
-        arrays = getattr(data, f"{split}_arrays", None)
+        arrays = {"train": data.train_arrays, "val": data.val_arrays, "test": data.test_arrays}.get(split)
         if arrays is None or not len(arrays):
             return None
         return evaluate_arrays(loaded, arrays, cfg)

@@ -3,7 +3,6 @@ average, and the FID checks during training."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
@@ -13,8 +12,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from lienzo.config import OptimConfig
 from lienzo.optimizers import build_optimizer, build_scheduler
 from lienzo.tasks.state import capture_rng, complete_saved_epoch, restore_rng
-
-log = logging.getLogger("lienzo")
 from lienzo.tasks.base import TaskModule
 from lienzo.tasks.generate.data import from_uint8
 from lienzo.tasks.generate.losses import critic_loss, generator_loss, gradient_penalty

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from lienzo.errors import ConfigError, DataError, LienzoError, RunError
 from lienzo.models.registry import create_model
-from lienzo.tasks.base import Report, Task
-
-log = logging.getLogger("lienzo")
+from lienzo.report.content import Report
+from lienzo.tasks.base import Task
 from lienzo.tasks.generate.config import HINTS, SECTIONS, validate
 from lienzo.tasks.generate.data import GenerativeData
 from lienzo.tasks.generate.module import GenerateModule
