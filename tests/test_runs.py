@@ -14,14 +14,13 @@ import stat
 import pytest
 import torch
 
-from lienzo import load_config
 from lienzo.errors import ConfigError, ModelError, RunError
 from lienzo.evaluate import evaluate, load_run, refresh_report
 from lienzo.report.compare import compare_runs
 from lienzo.runs import (RUNNING_FILE, atomic_write_text, checkpoint_path, history_columns, list_runs, read_metrics,
                          write_history, write_json)
 from lienzo.train import learning_rates, train
-from tests.helpers import write_idx_dataset
+from tests.helpers import tiny_classify_config, write_idx_dataset
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +28,7 @@ def data_root(tmp_path_factory):
     return write_idx_dataset(tmp_path_factory.mktemp("data"), n_train=60, n_test=30)
 
 
-def _cfg(root, runs, name, *extra):
-    return load_config("configs/fashion_basenet.yaml", [
-        f"data.root={root}", "data.batch_size=20", "trainer.max_epochs=2", "trainer.progress=false",
-        f"run.dir={runs}", f"run.name={name}", "optim.lr=0.05", *extra])
+_cfg = tiny_classify_config
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from lienzo import legacy, load_config
+from lienzo import legacy
 from lienzo import tasks as task_registry
 from lienzo.evaluate import load_run
 from lienzo.train import train
-from tests.helpers import write_idx_dataset
+from tests.helpers import tiny_classify_config, write_idx_dataset
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +20,7 @@ def data_root(tmp_path_factory):
     return write_idx_dataset(tmp_path_factory.mktemp("data"), n_train=60, n_test=30)
 
 
-def _cfg(root, runs, name, *extra):
-    return load_config("configs/fashion_basenet.yaml", [
-        f"data.root={root}", "data.batch_size=20", "trainer.max_epochs=2", "trainer.progress=false",
-        f"run.dir={runs}", f"run.name={name}", "optim.lr=0.05", *extra])
+_cfg = tiny_classify_config
 
 
 @pytest.fixture(scope="module")

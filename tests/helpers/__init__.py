@@ -88,3 +88,12 @@ def assert_page_renders(page: Path, tmp_path: Path) -> None:
     # the page drew text, tables and the plots: many distinct colours and dark pixels, not a blank page
     assert pixels.std() > 20 and (pixels.mean(2) < 100).mean() > 0.005
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
+
+
+def tiny_classify_config(root: Path, runs: Path, name: str, *extra: str):
+    """configs/fashion_basenet.yaml on a tiny IDX folder: two epochs of 60 images, in seconds."""
+    from lienzo import load_config
+
+    return load_config("configs/fashion_basenet.yaml", [
+        f"data.root={root}", "data.batch_size=20", "trainer.max_epochs=2", "trainer.progress=false",
+        f"run.dir={runs}", f"run.name={name}", "optim.lr=0.05", *extra])

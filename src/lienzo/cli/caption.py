@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 from lienzo.cli.options import json_flag, positive_int, threads_flag
-from lienzo.cli.output import print_json
-from lienzo.cli.process import EXIT_OK, EXIT_PARTIAL
+from lienzo.cli.output import print_json, print_per_image
+from lienzo.cli.process import EXIT_OK
 
 
 def add(verbs) -> None:
@@ -42,16 +41,7 @@ def _describe(args) -> int:
     from lienzo.tasks.caption.use import describe
 
     results = describe(args.run, args.images, beam=args.beam)
-    if args.json:
-        print_json(results)
-    else:
-        for item in results:
-            print(f"{item['path']}: " + (f"error: {item['error']}" if "error" in item else item["caption"]))
-    failed = sum("error" in item for item in results)
-    if failed:
-        print(f"lienzo: {failed} of {len(results)} images could not be read; the others were described", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    return print_per_image(results, args.json, lambda item: f"{item['path']}: {item['caption']}", "described")
 
 
 def _search(args) -> int:

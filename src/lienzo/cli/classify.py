@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 
 from lienzo.cli.options import json_flag, positive_int, threads_flag
-from lienzo.cli.output import print_json
-from lienzo.cli.process import EXIT_OK, EXIT_PARTIAL
+from lienzo.cli.output import print_per_image
 
 
 def add(verbs) -> None:
@@ -23,17 +21,7 @@ def _predict(args) -> int:
     from lienzo.tasks.classify.predict import predict
 
     results = predict(args.run, args.images, top_k=args.top_k)
-    if args.json:
-        print_json(results)
-    else:
-        for item in results:
-            print(format_prediction(item))
-    failed = sum("error" in item for item in results)
-    if failed:
-        print(f"lienzo: {failed} of {len(results)} images could not be read; the others were predicted",
-              file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    return print_per_image(results, args.json, format_prediction, "predicted")
 
 
 def format_prediction(item: dict) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 
@@ -93,3 +94,20 @@ def print_study(table: str, folder) -> None:
     """A study's table (ending in a newline), then its folder (`lienzo study ...`)."""
     print(table, end="")
     print(folder)
+
+
+def print_per_image(results: list[dict], as_json: bool, format_line, done: str) -> int:
+    """Print one line per image (or the JSON list); images that failed ("error") make the exit code 3
+    and one line on stderr saying the others were `done` ("predicted", "described")."""
+    from lienzo.cli.process import EXIT_OK, EXIT_PARTIAL
+
+    if as_json:
+        print_json(results)
+    else:
+        for item in results:
+            print(f"{item['path']}: error: {item['error']}" if "error" in item else format_line(item))
+    failed = sum("error" in item for item in results)
+    if failed:
+        print(f"lienzo: {failed} of {len(results)} images could not be read; the others were {done}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
